@@ -1,0 +1,188 @@
+"""``python -m sionna_semcomm.link``: run systems over a scenario's link and get metric-vs-SNR curves.
+
+Examples::
+
+    python -m sionna_semcomm.link --list
+    python -m sionna_semcomm.link --scenario awgn_bits --systems uncoded-qpsk --snr-db 0 2 4 6 8 --out r.json
+    python -m sionna_semcomm.link --scenario rayleigh_bits --csi perfect --plot ber.png
+
+Prints a table, writes the results JSON (``{"runs": [...]}``, one document per system) atomically after
+every SNR point, so an interrupted run keeps what it finished and ``--resume`` picks it up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+
+from tqdm import tqdm
+
+from ..results import format_table, make_run, plot_runs, read_runs, write_runs
+from ..runtime import resolve_device
+from ..scenario import ScenarioError, list_scenarios, load_scenario
+
+DEFAULT_SCENARIO = "awgn_bits"
+
+
+def _registry():
+    """The composition root: the core systems plus those of ``baselines`` (when installed)."""
+    from .. import systems
+
+    try:
+        import baselines.systems as baseline_systems
+    except ModuleNotFoundError as e:  # baselines not installed beside the core
+        if e.name not in ("baselines", "baselines.systems"):
+            raise
+    else:
+        baseline_systems.register(systems.register_system)
+    return systems
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"SNR must be finite, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def setup_args() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sionna_semcomm.link", description=__doc__.split("\n\n")[0])
+    p.add_argument("--scenario", default=DEFAULT_SCENARIO, help="scenario name or path to a .toml file (default: %(default)s)")
+    p.add_argument("--systems", nargs="+", help="systems to run (default: the scenario's)")
+    p.add_argument("--snr-db", nargs="+", type=_finite_float, help="SNR points, Es/N0 per channel use [dB] (default: the scenario's)")
+    p.add_argument("--csi", choices=["ls", "perfect"], help="channel knowledge at the receiver (default: the scenario's)")
+    p.add_argument("--num-bits", type=_positive_int, help="information bits per SNR point for bit systems")
+    p.add_argument("--num-images", type=_positive_int, help="images per SNR point for image systems")
+    p.add_argument("--batch-size", type=_positive_int, help="frames/images per batch")
+    p.add_argument("--data-dir", help="dataset folder for image systems (else $SIONNA_SEMCOMM_DATA)")
+    p.add_argument("--seed", type=int, help="run seed (default: the scenario's)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
+    p.add_argument("--out", help="results JSON file to write")
+    p.add_argument("--plot", help="figure file (PNG/PDF/SVG) of the curves")
+    p.add_argument("--resume", action="store_true", help="reuse finished SNR points of the same run from --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--list", action="store_true", help="list scenarios and systems, then exit")
+    return p
+
+
+def _list(systems_mod) -> str:
+    lines = ["scenarios:"]
+    for name, path in sorted(list_scenarios().items()):
+        try:
+            desc = load_scenario(path).description
+        except ScenarioError as e:
+            desc = f"(invalid: {e})"
+        lines.append(f"  {name:<20} {desc}")
+    lines.append("systems:")
+    for info in systems_mod.list_systems():
+        lines.append(f"  {info.name:<20} [{info.kind}] {info.description}")
+    return "\n".join(lines)
+
+
+def _previous(path, resume: bool) -> dict:
+    if not (resume and path):
+        return {}
+    try:
+        runs = read_runs(path)
+    except FileNotFoundError:
+        return {}
+    return {(r["system"], r["seed"], repr(r["config"])): r for r in runs}
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Run the command; returns the run documents (also written to ``--out``)."""
+    args = setup_args().parse_args(argv)
+    systems_mod = _registry()
+    if args.list:
+        print(_list(systems_mod))
+        return []
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as e:
+        raise SystemExit(f"error: {e}") from None
+    names = args.systems or list(scenario.systems)
+    if not names:
+        raise SystemExit(f"error: scenario {scenario.name!r} names no systems; pass --systems")
+    try:
+        infos = [systems_mod.get_system(n) for n in names]
+        device = resolve_device(args.device)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+    snr_points = list(args.snr_db or scenario.snr_db)
+    seed = scenario.seed if args.seed is None else args.seed
+    options = systems_mod.RunOptions(
+        seed=seed,
+        device=device,
+        csi=args.csi,
+        num_bits=args.num_bits,
+        num_images=args.num_images,
+        batch_size=args.batch_size,
+        extra={"data_dir": args.data_dir},
+    )
+    runners = [info.build(scenario, options) for info in infos]
+    previous = _previous(args.out, args.resume)
+
+    runs = []
+    for info, runner in zip(infos, runners):
+        config = {"scenario": scenario.to_dict(), "system": runner.config(), "snr_db": snr_points}
+        results = {"snr_db": [], **runner.accounting()}
+        runs.append(make_run(scenario=scenario.name, system=info.name, seed=seed, config=config,
+                             results=results, conventional=info.conventional))
+        runs[-1]["complete"] = False
+
+    total = sum(r.work_per_point() for r in runners) * len(snr_points)
+    bar = tqdm(total=total, unit=runners[0].unit, disable=args.no_progress, desc=scenario.name, file=sys.stderr)
+    started = time.time()
+    try:
+        for run, runner in zip(runs, runners):
+            old = previous.get((run["system"], seed, repr(run["config"])))
+            for snr in snr_points:
+                res = run["results"]
+                if old is not None and snr in old["results"]["snr_db"]:
+                    i = old["results"]["snr_db"].index(snr)
+                    point = {k: v[i] for k, v in old["results"].items() if isinstance(v, list) and k != "snr_db"}
+                    bar.update(runner.work_per_point())
+                else:
+                    bar.set_postfix_str(f"{run['system']} @ {snr:g} dB")
+                    point = runner.evaluate(snr, progress=bar.update)
+                res["snr_db"].append(snr)
+                for key, value in point.items():
+                    res.setdefault(key, []).append(value)
+                if args.out:
+                    write_runs(args.out, runs)
+            run["complete"] = True
+            if args.out:
+                write_runs(args.out, runs)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"\ninterrupted: finished points kept in {args.out or '(no --out given)'}", file=sys.stderr)
+        raise SystemExit(130) from None
+    bar.close()
+
+    print(format_table(runs))
+    print(f"({time.time() - started:.1f} s, seed {seed}, device {device})")
+    if args.out:
+        print(f"results: {args.out}")
+    if args.plot:
+        plot_runs(runs, args.plot, title=f"{scenario.name}")
+        print(f"plot: {args.plot}")
+    return runs
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,307 @@
+"""The differentiable OFDM link: transmitter, time-domain block-fading channel, perturbation hook, receiver.
+
+Signal model (SISO, one frame per example)::
+
+    x [.., K] --normalise--> resource grid [S, F] (pilots, data, zero padding)
+      --IFFT + CP (unitary, Sionna OFDMModulator)--> s [N = S (F + cp)] --optional hard clipping-->
+      --channel (Sionna ApplyTimeChannel, taps h_0..h_{L-1})--> h * s  (+ noise n ~ CN(0, N0)) (+ p)
+      --CP removal + FFT (Sionna OFDMDemodulator)--> Y [S, F]
+      --LS estimate on the pilot symbol(s) (Sionna LSChannelEstimator) or perfect CSI-->
+      --closed-form SISO equalisation--> x_hat [.., K], effective noise no_eff [.., K]
+
+SNR convention: ``snr_db`` is Es/N0 per channel use: resource elements carry unit average energy
+(pilots, QAM symbols, and the learned latent after per-example normalisation) and the channel's average
+gain is 1, so ``N0 = 10^(-snr_db/10)`` is the noise variance per complex time sample (and, after the
+unitary FFT, per resource element). Pilots and the CP are counted as channel uses, not as an SNR penalty.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from sionna.phy import Block
+from sionna.phy.channel import ApplyTimeChannel, cir_to_ofdm_channel, cir_to_time_channel, subcarrier_frequencies
+from sionna.phy.mimo import StreamManagement
+from sionna.phy.ofdm import (
+    LSChannelEstimator,
+    OFDMDemodulator,
+    OFDMModulator,
+    PilotPattern,
+    ResourceGrid,
+    ResourceGridDemapper,
+    ResourceGridMapper,
+)
+
+from ..runtime import make_generator
+from .channels import BlockFadingChannel
+from .config import LinkConfig
+
+__all__ = ["OFDMLink", "snr_db_to_no", "pilot_sequence"]
+
+_PILOT_SEED = 20240601  # fixed public pilot sequence: the receiver knows it, independent of the run seed
+
+
+def snr_db_to_no(snr_db, batch_size: int, dtype=torch.float32, device="cpu") -> torch.Tensor:
+    """Noise variance ``N0 = 10^(-snr_db/10)`` per example, ``[batch_size]``.
+
+    :param snr_db: Es/N0 per channel use [dB]: a number, or a tensor with 1 or ``batch_size`` values.
+    :raises ValueError: non-finite SNR or a wrong number of values.
+    """
+    snr = torch.as_tensor(snr_db, dtype=dtype, device=device).reshape(-1)
+    if not torch.isfinite(snr).all():
+        raise ValueError(f"snr_db must be finite, got {snr_db!r}")
+    if snr.numel() not in (1, batch_size):
+        raise ValueError(f"snr_db must have 1 or {batch_size} values (one per example), got {snr.numel()}")
+    return torch.pow(10.0, -snr / 10.0).expand(batch_size)
+
+
+def pilot_sequence(num_pilots: int) -> np.ndarray:
+    """The known unit-power QPSK pilot sequence, complex128 ``[num_pilots]`` (fixed, seed-independent)."""
+    rng = np.random.default_rng(_PILOT_SEED)
+    bits = rng.integers(0, 2, size=(num_pilots, 2))
+    return ((1 - 2 * bits[:, 0]) + 1j * (1 - 2 * bits[:, 1])) / math.sqrt(2)
+
+
+class OFDMLink(Block):
+    """One SISO OFDM link carrying K complex symbols per example.
+
+    :param num_symbols: K, complex payload symbols per example (one frame per example).
+    :param config: :class:`~sionna_semcomm.link.config.LinkConfig`.
+    :param seed: run seed; the channel and the noise each draw from their own stream of it
+        (:func:`~sionna_semcomm.runtime.make_generator`), so the same seed gives the same channel
+        realizations to every system, whatever else it draws.
+    :param precision: ``"single"`` (complex64) or ``"double"`` (complex128); default Sionna's config.
+    :param device: torch device string; default Sionna's config.
+
+    :input x: [..., K], complex. Payload symbols (any leading batch dims).
+    :input snr_db: float or tensor [B] (B = number of examples): Es/N0 per channel use [dB].
+    :input perturbation: ``None`` or complex tensor added at the receiver: time domain
+        [..., N] (N = ``num_time_samples``) or frequency domain [..., S, F] (see ``config``).
+        Samples/REs of pilot symbols are zeroed when ``config.perturb_pilots`` is False.
+    :input taps: ``None`` (fresh realization per example) or complex [..., L] channel taps to re-apply
+        (e.g. ``out["taps"]`` of an earlier call: attacks on a given channel).
+
+    :output: dict with
+        ``x_hat`` [..., K] complex equalised symbols; ``no_eff`` [..., K] float effective noise variance
+        per symbol; ``h`` [..., S, F] true and ``h_hat`` [..., S, F] estimated frequency response;
+        ``taps`` [..., L]; ``no`` [...] noise variance; ``x_time`` [..., N] transmitted signal;
+        ``rx_signal`` [..., N] noiseless received signal h * s; ``y_time`` [..., N + L - 1] received
+        signal (noise and perturbation included); ``y_grid`` [..., S, F] after the FFT;
+        ``perturbation`` [..., N] or [..., S, F] as applied (``None`` without one).
+
+    .. code-block:: python
+
+        link = OFDMLink(384, LinkConfig(), seed=0)
+        x = torch.randn(8, 384, dtype=torch.complex64)
+        out = link(x, snr_db=10.0)
+        assert out["x_hat"].shape == (8, 384)
+    """
+
+    def __init__(self, num_symbols: int, config: LinkConfig | None = None, seed: int = 0, precision=None, device=None):
+        super().__init__(precision=precision, device=device)
+        if not isinstance(num_symbols, int) or num_symbols < 1:
+            raise ValueError(f"num_symbols must be a positive int, got {num_symbols!r}")
+        self.config = config = config or LinkConfig()
+        self.num_symbols = num_symbols
+        num_data = config.data_ofdm_symbols_for(num_symbols)
+        num_total = num_data + len(config.pilot_symbol_indices)
+        pilot_idx = sorted(set(config.pilot_symbol_indices))
+        if len(pilot_idx) != len(config.pilot_symbol_indices) or not all(0 <= i < num_total for i in pilot_idx):
+            raise ValueError(f"pilot_symbol_indices {config.pilot_symbol_indices} must be distinct and < {num_total}")
+        f = config.fft_size
+        mask = np.zeros([1, 1, num_total, f], dtype=np.int32)
+        mask[0, 0, pilot_idx, :] = 1
+        pilots = pilot_sequence(len(pilot_idx) * f).reshape(1, 1, -1)
+        pattern = PilotPattern(mask, pilots, precision=self.precision, device=self.device)
+        self.resource_grid = rg = ResourceGrid(
+            num_ofdm_symbols=num_total,
+            fft_size=f,
+            subcarrier_spacing=config.subcarrier_spacing,
+            cyclic_prefix_length=config.cyclic_prefix_length,
+            pilot_pattern=pattern,
+            precision=self.precision,
+            device=self.device,
+        )
+        kw = dict(precision=self.precision, device=self.device)
+        self._mapper = ResourceGridMapper(rg, **kw)
+        self._demapper = ResourceGridDemapper(rg, StreamManagement(np.ones([1, 1]), 1), **kw)
+        self._modulator = OFDMModulator(config.cyclic_prefix_length, **kw)
+        self._demodulator = OFDMDemodulator(f, 0, config.cyclic_prefix_length, **kw)
+        self._ls = LSChannelEstimator(rg, interpolation_type="nn", **kw)
+        self.channel_model = BlockFadingChannel(config.channel, **kw)
+        self._apply_channel = ApplyTimeChannel(rg.num_time_samples, config.channel.length, **kw)
+        self.register_buffer("_frequencies", subcarrier_frequencies(f, config.subcarrier_spacing, **kw))
+        symbol_of_sample = torch.arange(rg.num_time_samples, device=self.device) // (f + config.cyclic_prefix_length)
+        self.register_buffer("_pilot_samples", torch.isin(symbol_of_sample, torch.tensor(pilot_idx, device=self.device)))
+        pilot_rows = torch.zeros(num_total, dtype=torch.bool, device=self.device)
+        pilot_rows[pilot_idx] = True
+        self.register_buffer("_pilot_rows", pilot_rows)
+        self.reseed(seed)
+
+    # ------------------------------------------------------------------ accounting
+    @property
+    def num_ofdm_symbols(self) -> int:
+        """OFDM symbols per frame (= per example), pilots included."""
+        return self.resource_grid.num_ofdm_symbols
+
+    @property
+    def num_data_ofdm_symbols(self) -> int:
+        """Data-carrying OFDM symbols per frame."""
+        return self.resource_grid.num_ofdm_symbols - len(self.config.pilot_symbol_indices)
+
+    @property
+    def num_time_samples(self) -> int:
+        """N: complex channel uses per frame, pilots and cyclic prefixes included."""
+        return self.resource_grid.num_time_samples
+
+    @property
+    def pilot_sample_mask(self) -> torch.Tensor:
+        """Bool [N]: time samples (CP included) that belong to pilot OFDM symbols."""
+        return self._pilot_samples
+
+    @property
+    def pilot_symbol_mask(self) -> torch.Tensor:
+        """Bool [S]: OFDM symbols of the frame that carry pilots."""
+        return self._pilot_rows
+
+    def reseed(self, seed: int) -> None:
+        """Restart the channel and noise streams from ``seed``."""
+        self.seed = seed
+        self.channel_model.generator = make_generator(seed, "channel", self.device)
+        self._noise_generator = make_generator(seed, "noise", self.device)
+
+    # ------------------------------------------------------------------ pieces
+    def sample_taps(self, batch_shape) -> torch.Tensor:
+        """Fresh channel taps, complex [*batch_shape, L], from the link's channel stream."""
+        batch_shape = tuple(batch_shape)
+        n = int(np.prod(batch_shape)) if batch_shape else 1
+        return self.channel_model.sample_taps(n).reshape(*batch_shape, -1)
+
+    def frequency_response(self, taps: torch.Tensor) -> torch.Tensor:
+        """True per-subcarrier response ``H_k = sum_l h_l exp(-j 2 pi k l / F)``, [B, F] for taps [B, L]."""
+        a, tau = self.channel_model.cir(taps, self.config.bandwidth)
+        h = cir_to_ofdm_channel(self._frequencies, a, tau)  # [B, 1, 1, 1, 1, 1, F]
+        return h.reshape(taps.shape[0], -1)
+
+    def transmit(self, x: torch.Tensor) -> dict:
+        """Transmitter only: x [B, K] complex -> ``{"grid": [B, S, F], "x_time": [B, N]}``."""
+        b = x.shape[0]
+        if self.config.normalize == "per_example":
+            power = x.abs().square().mean(dim=-1, keepdim=True)
+            x = x / torch.sqrt(power.clamp_min(torch.finfo(power.dtype).tiny))
+        num_data = self.resource_grid.num_data_symbols
+        if num_data > self.num_symbols:
+            x = torch.cat([x, x.new_zeros(b, num_data - self.num_symbols)], dim=-1)
+        grid = self._mapper(x.reshape(b, 1, 1, num_data))  # [B, 1, 1, S, F]
+        x_time = self._modulator(grid).reshape(b, -1)
+        if self.config.clipping_ratio is not None:
+            rms = x_time.abs().square().mean(dim=-1, keepdim=True).sqrt()
+            limit = self.config.clipping_ratio * rms
+            mag = x_time.abs()
+            scale = torch.where(mag > limit, limit / mag.clamp_min(torch.finfo(mag.dtype).tiny), torch.ones_like(mag))
+            x_time = x_time * scale
+        return {"grid": grid.reshape(b, *grid.shape[-2:]), "x_time": x_time}
+
+    def channel_output(self, x_time: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+        """Noiseless channel output h * s, [B, N + L - 1] for x_time [B, N] and taps [B, L]."""
+        a, tau = self.channel_model.cir(taps, self.config.bandwidth)
+        h_time = cir_to_time_channel(self.config.bandwidth, a, tau, l_min=0, l_max=taps.shape[-1] - 1)
+        b = x_time.shape[0]
+        return self._apply_channel(x_time.reshape(b, 1, 1, -1), h_time).reshape(b, -1)
+
+    def _equalize(self, y_grid, h_hat, no, err_var):
+        """Closed-form SISO equaliser on the grid: returns (x_hat, no_eff), both [B, S, F]."""
+        s = no.reshape(-1, 1, 1) + err_var
+        g2 = h_hat.abs().square()
+        if self.config.equalizer == "zf":
+            tiny = torch.finfo(g2.dtype).tiny
+            return y_grid / torch.where(g2 > 0, h_hat, torch.full_like(h_hat, tiny)), s / g2.clamp_min(tiny)
+        denom = g2 + s
+        return h_hat.conj() * y_grid / denom, s / denom
+
+    # ------------------------------------------------------------------ the link
+    def call(self, x, snr_db, perturbation=None, taps=None):
+        cfg = self.config
+        if not isinstance(x, torch.Tensor) or not x.is_complex():
+            raise TypeError(f"x must be a complex tensor [..., {self.num_symbols}], got {getattr(x, 'dtype', type(x))}")
+        if x.dim() < 1 or x.shape[-1] != self.num_symbols:
+            raise ValueError(f"x must have shape [..., {self.num_symbols}], got {tuple(x.shape)}")
+        batch_shape = x.shape[:-1]
+        b = int(np.prod(batch_shape)) if batch_shape else 1
+        x = x.reshape(b, self.num_symbols)
+        no = snr_db_to_no(snr_db, b, dtype=self.dtype, device=self.device)
+
+        tx = self.transmit(x)
+        if taps is None:
+            taps = self.channel_model.sample_taps(b)
+        else:
+            if taps.shape[-1] != cfg.channel.length or taps.numel() != b * cfg.channel.length:
+                raise ValueError(f"taps must have shape [..., {cfg.channel.length}] matching x's batch, got {tuple(taps.shape)}")
+            taps = taps.reshape(b, -1).to(self.cdtype)
+        rx_full = self.channel_output(tx["x_time"], taps)  # [B, N + L - 1]
+        std = torch.sqrt(no / 2).reshape(b, 1)
+        w = torch.randn(*rx_full.shape, 2, dtype=self.dtype, device=self.device, generator=self._noise_generator)
+        y_time = rx_full + torch.complex(w[..., 0], w[..., 1]) * std
+
+        n = self.num_time_samples
+        p_applied = None
+        if perturbation is not None:
+            p_applied = self._prepare_perturbation(perturbation, b)
+            if cfg.perturbation_domain == "time":
+                y_time = torch.cat([y_time[:, :n] + p_applied, y_time[:, n:]], dim=-1)
+
+        y_grid = self._demodulator(y_time.reshape(b, 1, 1, -1)).reshape(b, self.num_ofdm_symbols, cfg.fft_size)
+        if p_applied is not None and cfg.perturbation_domain == "freq":
+            y_grid = y_grid + p_applied
+
+        h_true = self.frequency_response(taps).unsqueeze(1).expand(b, self.num_ofdm_symbols, cfg.fft_size)
+        if cfg.csi == "perfect":
+            h_hat, err_var = h_true, torch.zeros((), dtype=self.dtype, device=self.device)
+        else:
+            h_ls, err_var = self._ls(y_grid.reshape(b, 1, 1, *y_grid.shape[1:]), no)
+            h_hat = h_ls.reshape(b, self.num_ofdm_symbols, cfg.fft_size)
+            err_var = err_var.reshape(b, self.num_ofdm_symbols, cfg.fft_size)
+        x_grid, no_grid = self._equalize(y_grid, h_hat, no, err_var)
+        x_hat = self._demapper(x_grid.reshape(b, 1, 1, *x_grid.shape[1:])).reshape(b, -1)[:, : self.num_symbols]
+        no_eff = self._demapper(no_grid.reshape(b, 1, 1, *no_grid.shape[1:]).to(self.cdtype))
+        no_eff = no_eff.real.reshape(b, -1)[:, : self.num_symbols]
+
+        def shape(t, *tail):
+            return t.reshape(*batch_shape, *tail)
+
+        s, f = self.num_ofdm_symbols, cfg.fft_size
+        return {
+            "x_hat": shape(x_hat, self.num_symbols),
+            "no_eff": shape(no_eff, self.num_symbols),
+            "h": shape(h_true, s, f),
+            "h_hat": shape(h_hat, s, f),
+            "taps": shape(taps, taps.shape[-1]),
+            "no": shape(no),
+            "x_time": shape(tx["x_time"], n),
+            "rx_signal": shape(rx_full[:, :n], n),
+            "y_time": shape(y_time, y_time.shape[-1]),
+            "y_grid": shape(y_grid, s, f),
+            "perturbation": None if p_applied is None else shape(p_applied, *p_applied.shape[1:]),
+        }
+
+    def _prepare_perturbation(self, p: torch.Tensor, b: int) -> torch.Tensor:
+        cfg = self.config
+        if not p.is_complex():
+            raise TypeError(f"perturbation must be complex, got {p.dtype}")
+        if cfg.perturbation_domain == "time":
+            tail = (self.num_time_samples,)
+            mask = self._pilot_samples
+        else:
+            tail = (self.num_ofdm_symbols, cfg.fft_size)
+            mask = self._pilot_rows.unsqueeze(-1)
+        if tuple(p.shape[-len(tail):]) != tail or p.numel() not in (math.prod(tail), b * math.prod(tail)):
+            raise ValueError(
+                f"{cfg.perturbation_domain}-domain perturbation must have shape [..., {', '.join(map(str, tail))}] "
+                f"(one per example or one shared), got {tuple(p.shape)}"
+            )
+        p = p.reshape(-1, *tail).expand(b, *tail)
+        if not cfg.perturb_pilots:
+            p = p * (~mask).to(p.real.dtype)
+        return p

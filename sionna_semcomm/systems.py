@@ -1,0 +1,149 @@
+"""Registry of the systems that ``python -m sionna_semcomm.link`` can run over a scenario's link.
+
+A system is registered under a name with a builder ``build(scenario, options) -> runner``; a runner has
+
+- ``config() -> dict``: its settings (recorded in the results JSON),
+- ``accounting() -> dict``: channel-use bookkeeping (``ofdm_symbols_per_frame`` / ``..._per_image``, ...),
+- ``work_per_point() -> int`` and ``unit``: the size of one SNR point, for the progress bar,
+- ``evaluate(snr_db, progress) -> dict``: metrics at one SNR point (``progress(n)`` reports work done).
+
+The core registers the bit links here; other packages (``baselines``) register theirs through
+:func:`register_system`, called by the composition root (the CLI), never imported by the core.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .link.bits import MODULATIONS, BitLink
+from .link.ofdm import OFDMLink
+from .scenario import Scenario
+from .theory import ber_awgn, ber_rayleigh
+
+__all__ = ["RunOptions", "SystemInfo", "register_system", "get_system", "list_systems", "SYSTEMS"]
+
+
+@dataclass
+class RunOptions:
+    """Per-run settings from the CLI that override or complete a scenario.
+
+    ``extra`` carries options that only some systems understand (checkpoint, data dir, ...).
+    """
+
+    seed: int = 0
+    device: str = "cpu"
+    csi: str | None = None
+    num_bits: int | None = None
+    num_images: int | None = None
+    batch_size: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    """A registered system."""
+
+    name: str
+    kind: str  # "bits" or "image"
+    description: str
+    build: Callable[[Scenario, RunOptions], object]
+    conventional: bool = False
+
+
+SYSTEMS: dict[str, SystemInfo] = {}
+
+
+def register_system(info: SystemInfo, replace: bool = False) -> None:
+    """Add a system to the registry (``replace=True`` to overwrite an existing name)."""
+    if info.name in SYSTEMS and not replace:
+        raise ValueError(f"system {info.name!r} is already registered")
+    SYSTEMS[info.name] = info
+
+
+def get_system(name: str) -> SystemInfo:
+    """Look a system up, with an error listing the known ones."""
+    if name not in SYSTEMS:
+        raise ValueError(f"unknown system {name!r}; known systems: {', '.join(sorted(SYSTEMS))}")
+    return SYSTEMS[name]
+
+
+def list_systems() -> list[SystemInfo]:
+    """All registered systems, sorted by name."""
+    return [SYSTEMS[k] for k in sorted(SYSTEMS)]
+
+
+class BitSystemRunner:
+    """Runs a :class:`~sionna_semcomm.link.bits.BitLink` over a scenario's link at each SNR point."""
+
+    unit = "frame"
+
+    def __init__(self, modulation: str, coded: bool, scenario: Scenario, options: RunOptions):
+        link_cfg = dataclasses.replace(
+            scenario.link,
+            normalize="none",
+            num_data_ofdm_symbols=None,
+            csi=options.csi or scenario.link.csi,
+        )
+        num_symbols = scenario.bits.num_data_ofdm_symbols * link_cfg.fft_size
+        link = OFDMLink(num_symbols, link_cfg, seed=options.seed, device=options.device)
+        self.bitlink = BitLink(link, modulation, coded, num_iter=scenario.bits.ldpc_iterations)
+        self.modulation, self.coded = modulation, coded
+        self.num_bits = options.num_bits or scenario.bits.num_bits
+        self.batch_size = options.batch_size or scenario.bits.batch_size
+        self.link_cfg = link_cfg
+
+    def config(self) -> dict:
+        return {
+            "modulation": self.modulation,
+            "ldpc_rate": 0.5 if self.coded else None,
+            "ldpc_n": self.bitlink.n if self.coded else None,
+            "ldpc_k": self.bitlink.k if self.coded else None,
+            "num_bits": self.num_bits,
+            "batch_size": self.batch_size,
+            "link": self.link_cfg.to_dict(),
+        }
+
+    def accounting(self) -> dict:
+        link = self.bitlink.link
+        return {
+            "ofdm_symbols_per_frame": link.num_ofdm_symbols,
+            "channel_uses_per_frame": link.num_time_samples,
+            "info_bits_per_frame": self.bitlink.info_bits_per_frame,
+        }
+
+    def work_per_point(self) -> int:
+        return -(-self.num_bits // self.bitlink.k)
+
+    def theory(self, snr_db: float) -> float | None:
+        """Closed-form BER where one exists (uncoded BPSK/QPSK; AWGN with perfect CSI, Rayleigh)."""
+        if self.coded:
+            return None
+        kind, csi = self.link_cfg.channel.kind, self.link_cfg.csi
+        if kind == "awgn":
+            return float(ber_awgn(self.modulation, snr_db)) if csi == "perfect" else None
+        if self.modulation in ("bpsk", "qpsk") and self.link_cfg.clipping_ratio is None:
+            if kind == "rayleigh_flat" or self.link_cfg.cyclic_prefix_length >= self.link_cfg.channel.length - 1:
+                return float(ber_rayleigh(self.modulation, snr_db, csi))
+        return None
+
+    def evaluate(self, snr_db: float, progress=None) -> dict:
+        r = self.bitlink.simulate(snr_db, self.num_bits, self.batch_size, progress)
+        out = {"ber": r["ber"], "bler": r["bler"]}
+        theory = self.theory(snr_db)
+        if theory is not None:
+            out["ber_theory"] = theory
+        return out
+
+
+def _bit_builder(modulation: str, coded: bool):
+    def build(scenario: Scenario, options: RunOptions) -> BitSystemRunner:
+        return BitSystemRunner(modulation, coded, scenario, options)
+
+    return build
+
+
+for _mod in MODULATIONS:
+    register_system(SystemInfo(f"uncoded-{_mod}", "bits", f"uncoded {_mod.upper()} bits", _bit_builder(_mod, False)))
+    register_system(SystemInfo(f"ldpc-{_mod}", "bits", f"5G LDPC rate-1/2 + {_mod.upper()} bits", _bit_builder(_mod, True)))
