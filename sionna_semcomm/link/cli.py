@@ -104,6 +104,24 @@ def _previous(path, resume: bool) -> dict:
     return {(r["system"], r["seed"], repr(r["config"])): r for r in runs}
 
 
+def _point_of(results: dict, i: int) -> dict:
+    """The metrics of SNR point ``i`` of a results dict (inverse of :func:`_append_point`)."""
+    point = {k: v[i] for k, v in results.items() if isinstance(v, list) and k != "snr_db"}
+    if "per_class" in results:
+        point["per_class"] = {m: v[i] for m, v in results["per_class"].items()}
+    return point
+
+
+def _append_point(results: dict, snr: float, point: dict) -> None:
+    results["snr_db"].append(snr)
+    for key, value in point.items():
+        if key == "per_class":
+            for metric, per_class in value.items():
+                results.setdefault("per_class", {}).setdefault(metric, []).append(per_class)
+        else:
+            results.setdefault(key, []).append(value)
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     """Run the command; returns the run documents (also written to ``--out``)."""
     args = setup_args().parse_args(argv)
@@ -139,8 +157,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     runs = []
     for info, runner in zip(infos, runners):
-        config = {"scenario": scenario.to_dict(), "system": runner.config(), "snr_db": snr_points}
-        results = {"snr_db": [], **runner.accounting()}
+        config = {"scenario": scenario.to_dict(), "system": runner.config()}
+        results = {"snr_db": []}
         runs.append(make_run(scenario=scenario.name, system=info.name, seed=seed, config=config,
                              results=results, conventional=info.conventional))
         runs[-1]["complete"] = False
@@ -154,15 +172,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
             for snr in snr_points:
                 res = run["results"]
                 if old is not None and snr in old["results"]["snr_db"]:
-                    i = old["results"]["snr_db"].index(snr)
-                    point = {k: v[i] for k, v in old["results"].items() if isinstance(v, list) and k != "snr_db"}
+                    point = _point_of(old["results"], old["results"]["snr_db"].index(snr))
                     bar.update(runner.work_per_point())
                 else:
                     bar.set_postfix_str(f"{run['system']} @ {snr:g} dB")
                     point = runner.evaluate(snr, progress=bar.update)
-                res["snr_db"].append(snr)
-                for key, value in point.items():
-                    res.setdefault(key, []).append(value)
+                _append_point(res, snr, point)
+                res.update(runner.accounting())
                 if args.out:
                     write_runs(args.out, runs)
             run["complete"] = True

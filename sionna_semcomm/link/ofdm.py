@@ -269,7 +269,7 @@ class OFDMLink(Block):
         no_eff = no_eff.real.reshape(b, -1)[:, : self.num_symbols]
 
         def shape(t, *tail):
-            return t.reshape(*batch_shape, *tail)
+            return t.reshape(tuple(batch_shape) + tuple(tail))
 
         s, f = self.num_ofdm_symbols, cfg.fft_size
         return {
