@@ -18,6 +18,7 @@ File layout (all sections optional except what a system needs)::
     [channel]   # kind = "awgn" | "rayleigh_flat" | "rayleigh_multipath", num_taps, decay
     [bits]      # num_bits, batch_size, num_data_ofdm_symbols (frame length of the bit links), ldpc_iterations
     [images]    # dataset, num_images, batch_size, num_symbols (K complex symbols per image)
+    [jpeg2000]  # conventional links: mode, budget_data_ofdm_symbols, codestream_bytes, ...
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class Scenario:
     link: LinkConfig = field(default_factory=LinkConfig)
     bits: BitsConfig = field(default_factory=BitsConfig)
     images: ImagesConfig | None = None
+    extras: dict = field(default_factory=dict)  # system-specific sections, e.g. "jpeg2000" (type-checked here)
     source: str = ""
 
     def to_dict(self) -> dict:
@@ -86,6 +88,7 @@ class Scenario:
         }
         if self.images is not None:
             d["images"] = dataclasses.asdict(self.images)
+        d.update({k: dict(v) for k, v in self.extras.items()})
         return d
 
 
@@ -109,7 +112,18 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "channel": {"kind": (str,), "num_taps": (int,), "decay": _NUMBER},
     "bits": {"num_bits": (int,), "batch_size": (int,), "num_data_ofdm_symbols": (int,), "ldpc_iterations": (int,)},
     "images": {"dataset": (str,), "num_images": (int,), "batch_size": (int,), "num_symbols": (int,)},
+    # conventional links (baselines.conventional validates the values)
+    "jpeg2000": {
+        "mode": (str,),
+        "budget_data_ofdm_symbols": (int,),
+        "codestream_bytes": (int,),
+        "max_codeword_info_bits": (int,),
+        "ldpc_iterations": (int,),
+        "implicit_header": (bool,),
+        "error_detection": (bool,),
+    },
 }
+EXTRA_SECTIONS = ("jpeg2000",)
 
 
 def scenario_dirs() -> list[Path]:
@@ -199,6 +213,7 @@ def parse_scenario(data: dict, name: str, source: str = "") -> Scenario:
         link=link,
         bits=bits,
         images=images,
+        extras={k: dict(sections[k]) for k in EXTRA_SECTIONS if k in sections},
         source=source,
     )
 

@@ -70,6 +70,9 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--num-images", type=_positive_int, help="images per SNR point for image systems")
     p.add_argument("--batch-size", type=_positive_int, help="frames/images per batch")
     p.add_argument("--data-dir", help="dataset folder for image systems (else $SIONNA_SEMCOMM_DATA)")
+    p.add_argument("--jpeg2000-mode", choices=["equal_budget", "fixed_rate"],
+                   help="conventional links: equal OFDM budget or fixed JPEG2000 rate (default: the scenario's)")
+    p.add_argument("--jpeg2000-bytes", type=_positive_int, help="conventional links, fixed_rate: codestream bytes per image")
     p.add_argument("--seed", type=int, help="run seed (default: the scenario's)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
     p.add_argument("--out", help="results JSON file to write")
@@ -150,9 +153,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         num_bits=args.num_bits,
         num_images=args.num_images,
         batch_size=args.batch_size,
-        extra={"data_dir": args.data_dir},
+        extra={"data_dir": args.data_dir, "jpeg2000_mode": args.jpeg2000_mode, "jpeg2000_bytes": args.jpeg2000_bytes},
     )
-    runners = [info.build(scenario, options) for info in infos]
+    try:
+        runners = [info.build(scenario, options) for info in infos]
+    except (ValueError, OSError) as e:  # bad settings, missing data: say what, not a traceback
+        raise SystemExit(f"error: {e}") from None
     previous = _previous(args.out, args.resume)
 
     runs = []
