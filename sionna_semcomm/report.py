@@ -1,0 +1,63 @@
+"""``python -m sionna_semcomm.report``: tables and plots from results files.
+
+::
+
+    python -m sionna_semcomm.report table4 r.json --snr-db 10      # the paper's Table IV layout
+    python -m sionna_semcomm.report plot a.json b.json --out fig.png --metrics psnr ssim
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .results import plot_runs, read_runs
+
+__all__ = ["table4", "setup_args", "main"]
+
+
+def table4(runs: list[dict], snr_db: float) -> str:
+    """Markdown table: system, OFDM symbols per image, PSNR and SSIM at ``snr_db`` (Table IV's layout)."""
+    lines = [f"| System (SNR {snr_db:g} dB) | Number of OFDM symbols | PSNR | SSIM |", "|---|---|---|---|"]
+    for run in runs:
+        res = run["results"]
+        if snr_db not in res.get("snr_db", []) or "psnr" not in res:
+            continue
+        i = res["snr_db"].index(snr_db)
+        symbols = res.get("ofdm_symbols_per_image")
+        sym = "-" if symbols is None else f"{symbols:g}"
+        lines.append(f"| {run['system']} | {sym} | {res['psnr'][i]:.2f} | {res['ssim'][i]:.2f} |")
+    if len(lines) == 2:
+        raise ValueError(f"no image run has a point at {snr_db:g} dB")
+    return "\n".join(lines)
+
+
+def setup_args() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sionna_semcomm.report", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("table4", help="system, OFDM symbols per image, PSNR, SSIM at one SNR")
+    t.add_argument("files", nargs="+")
+    t.add_argument("--snr-db", type=float, default=10.0)
+    q = sub.add_parser("plot", help="overlay metric-vs-SNR curves of results files")
+    q.add_argument("files", nargs="+")
+    q.add_argument("--out", required=True)
+    q.add_argument("--metrics", nargs="+")
+    q.add_argument("--title")
+    return p
+
+
+def main(argv: list[str] | None = None) -> str:
+    args = setup_args().parse_args(argv)
+    try:
+        runs = [run for f in args.files for run in read_runs(f)]
+        if args.command == "table4":
+            text = table4(runs, args.snr_db)
+        else:
+            text = f"plot: {plot_runs(runs, args.out, args.metrics, args.title)}"
+    except (ValueError, FileNotFoundError) as e:
+        raise SystemExit(f"error: {e}") from None
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
