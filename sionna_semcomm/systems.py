@@ -83,6 +83,7 @@ class BitSystemRunner:
         link_cfg = dataclasses.replace(
             scenario.link,
             normalize="none",
+            equalizer="zf",  # unbiased estimates for the APP demapper
             num_data_ofdm_symbols=None,
             csi=options.csi or scenario.link.csi,
         )

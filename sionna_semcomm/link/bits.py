@@ -36,8 +36,9 @@ class BitLink(torch.nn.Module):
         super().__init__()
         if modulation not in MODULATIONS:
             raise ValueError(f"unknown modulation {modulation!r}; allowed: {', '.join(MODULATIONS)}")
-        if link.config.normalize != "none":
-            raise ValueError("bit links send unit-power constellations: use a link with normalize='none'")
+        if link.config.normalize != "none" or link.config.equalizer != "zf":
+            raise ValueError("bit links send unit-power constellations and demap unbiased estimates: "
+                             "use a link with normalize='none' and equalizer='zf'")
         self.link = link
         self.modulation = modulation
         self.coded = coded

@@ -4,10 +4,18 @@ Signal model (SISO, one frame per example)::
 
     x [.., K] --normalise--> resource grid [S, F] (pilots, data, zero padding)
       --IFFT + CP (unitary, Sionna OFDMModulator)--> s [N = S (F + cp)] --optional hard clipping-->
-      --channel (Sionna ApplyTimeChannel, taps h_0..h_{L-1})--> h * s  (+ noise n ~ CN(0, N0)) (+ p)
+      --channel (linear convolution with taps h_0..h_{L-1})--> h * s  (+ noise n ~ CN(0, N0)) (+ p)
       --CP removal + FFT (Sionna OFDMDemodulator)--> Y [S, F]
-      --LS estimate on the pilot symbol(s) (Sionna LSChannelEstimator) or perfect CSI-->
+      --LS estimate on the pilot symbol(s), nearest pilot symbol in time, or perfect CSI-->
       --closed-form SISO equalisation--> x_hat [.., K], effective noise no_eff [.., K]
+
+Sionna blocks build the resource grid, map, modulate and demodulate, and describe the channel (a
+``ChannelModel`` CIR, turned into per-subcarrier responses by ``cir_to_ofdm_channel``). Four receiver-side
+steps are written in closed form because Sionna's generic (MIMO) versions dominate the run time on CPU,
+mostly in the backward pass (measured with ``python -m sionna_semcomm.bench``): the time-domain
+convolution (Sionna: ``ApplyTimeChannel``), LS estimation with nearest-neighbour interpolation
+(``LSChannelEstimator``), the SISO equaliser (``LMMSEEqualizer``) and the data extraction
+(``ResourceGridDemapper``). ``tests/link/test_ofdm.py`` checks each against the Sionna block it replaces.
 
 SNR convention: ``snr_db`` is Es/N0 per channel use: resource elements carry unit average energy
 (pilots, QAM symbols, and the learned latent after per-example normalisation) and the channel's average
@@ -22,17 +30,8 @@ import math
 import numpy as np
 import torch
 from sionna.phy import Block
-from sionna.phy.channel import ApplyTimeChannel, cir_to_ofdm_channel, cir_to_time_channel, subcarrier_frequencies
-from sionna.phy.mimo import StreamManagement
-from sionna.phy.ofdm import (
-    LSChannelEstimator,
-    OFDMDemodulator,
-    OFDMModulator,
-    PilotPattern,
-    ResourceGrid,
-    ResourceGridDemapper,
-    ResourceGridMapper,
-)
+from sionna.phy.channel import cir_to_ofdm_channel, subcarrier_frequencies
+from sionna.phy.ofdm import OFDMDemodulator, OFDMModulator, PilotPattern, ResourceGrid, ResourceGridMapper
 
 from ..runtime import make_generator
 from .channels import BlockFadingChannel
@@ -126,13 +125,22 @@ class OFDMLink(Block):
         )
         kw = dict(precision=self.precision, device=self.device)
         self._mapper = ResourceGridMapper(rg, **kw)
-        self._demapper = ResourceGridDemapper(rg, StreamManagement(np.ones([1, 1]), 1), **kw)
         self._modulator = OFDMModulator(config.cyclic_prefix_length, **kw)
         self._demodulator = OFDMDemodulator(f, 0, config.cyclic_prefix_length, **kw)
-        self._ls = LSChannelEstimator(rg, interpolation_type="nn", **kw)
         self.channel_model = BlockFadingChannel(config.channel, **kw)
-        self._apply_channel = ApplyTimeChannel(rg.num_time_samples, config.channel.length, **kw)
         self.register_buffer("_frequencies", subcarrier_frequencies(f, config.subcarrier_spacing, **kw))
+        # H = taps @ tap_to_freq: Sionna's CIR -> OFDM response for unit taps, computed once
+        length = config.channel.length
+        eye = torch.eye(length, dtype=self.cdtype, device=self.device)
+        a, tau = self.channel_model.cir(eye, config.bandwidth)
+        self.register_buffer("_tap_to_freq", cir_to_ofdm_channel(self._frequencies, a, tau).reshape(length, f))
+        # LS: pilot rows, their known pilots, and for every OFDM symbol the nearest pilot row (lower on ties)
+        nearest = [min(range(len(pilot_idx)), key=lambda j: (abs(sym - pilot_idx[j]), pilot_idx[j])) for sym in range(num_total)]
+        self.register_buffer("_pilot_row_index", torch.tensor(pilot_idx, device=self.device))
+        self.register_buffer("_nearest_pilot", torch.tensor(nearest, device=self.device))
+        self.register_buffer("_pilots", torch.as_tensor(pilots.reshape(len(pilot_idx), f), dtype=self.cdtype, device=self.device))
+        data_rows = [sym for sym in range(num_total) if sym not in pilot_idx]
+        self.register_buffer("_data_row_index", torch.tensor(data_rows, device=self.device))
         symbol_of_sample = torch.arange(rg.num_time_samples, device=self.device) // (f + config.cyclic_prefix_length)
         self.register_buffer("_pilot_samples", torch.isin(symbol_of_sample, torch.tensor(pilot_idx, device=self.device)))
         pilot_rows = torch.zeros(num_total, dtype=torch.bool, device=self.device)
@@ -181,9 +189,7 @@ class OFDMLink(Block):
 
     def frequency_response(self, taps: torch.Tensor) -> torch.Tensor:
         """True per-subcarrier response ``H_k = sum_l h_l exp(-j 2 pi k l / F)``, [B, F] for taps [B, L]."""
-        a, tau = self.channel_model.cir(taps, self.config.bandwidth)
-        h = cir_to_ofdm_channel(self._frequencies, a, tau)  # [B, 1, 1, 1, 1, 1, F]
-        return h.reshape(taps.shape[0], -1)
+        return taps @ self._tap_to_freq
 
     def transmit(self, x: torch.Tensor) -> dict:
         """Transmitter only: x [B, K] complex -> ``{"grid": [B, S, F], "x_time": [B, N]}``."""
@@ -205,11 +211,32 @@ class OFDMLink(Block):
         return {"grid": grid.reshape(b, *grid.shape[-2:]), "x_time": x_time}
 
     def channel_output(self, x_time: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
-        """Noiseless channel output h * s, [B, N + L - 1] for x_time [B, N] and taps [B, L]."""
-        a, tau = self.channel_model.cir(taps, self.config.bandwidth)
-        h_time = cir_to_time_channel(self.config.bandwidth, a, tau, l_min=0, l_max=taps.shape[-1] - 1)
-        b = x_time.shape[0]
-        return self._apply_channel(x_time.reshape(b, 1, 1, -1), h_time).reshape(b, -1)
+        """Noiseless channel output ``y[m] = sum_l h_l s[m - l]``, [B, N + L - 1] for x_time [B, N], taps [B, L].
+
+        Path l of the CIR sits on sample l, so this equals Sionna's ``cir_to_time_channel`` (l_min = 0) +
+        ``ApplyTimeChannel`` (checked in the tests) at a fraction of the cost.
+        """
+        n, length = x_time.shape[-1], taps.shape[-1]
+        padded = torch.nn.functional.pad(x_time, (length - 1, length - 1))
+        out = taps[:, :1] * padded[:, length - 1:length - 1 + n + length - 1]
+        for lag in range(1, length):
+            out = out + taps[:, lag:lag + 1] * padded[:, length - 1 - lag:length - 1 - lag + n + length - 1]
+        return out
+
+    def ls_estimate(self, y_grid: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """LS estimate on the pilot rows, nearest pilot row in time: ``(h_hat, err_var)``, both [B, S, F].
+
+        ``h_p = Y_p / p`` on every pilot resource element, error variance ``N0 / |p|^2``; each OFDM symbol
+        takes the estimate of its nearest pilot symbol (Sionna's ``LSChannelEstimator`` with
+        ``interpolation_type="nn"``).
+        """
+        h_p = y_grid[:, self._pilot_row_index] / self._pilots
+        err = no.reshape(-1, 1, 1) / self._pilots.abs().square()
+        return h_p[:, self._nearest_pilot], err[:, self._nearest_pilot]
+
+    def extract_data(self, grid: torch.Tensor) -> torch.Tensor:
+        """The K payload values of a grid [B, S, F] in the mapper's order (data rows, then subcarriers): [B, K]."""
+        return grid[:, self._data_row_index].reshape(grid.shape[0], -1)[:, : self.num_symbols]
 
     def _equalize(self, y_grid, h_hat, no, err_var):
         """Closed-form SISO equaliser on the grid: returns (x_hat, no_eff), both [B, S, F]."""
@@ -260,13 +287,10 @@ class OFDMLink(Block):
         if cfg.csi == "perfect":
             h_hat, err_var = h_true, torch.zeros((), dtype=self.dtype, device=self.device)
         else:
-            h_ls, err_var = self._ls(y_grid.reshape(b, 1, 1, *y_grid.shape[1:]), no)
-            h_hat = h_ls.reshape(b, self.num_ofdm_symbols, cfg.fft_size)
-            err_var = err_var.reshape(b, self.num_ofdm_symbols, cfg.fft_size)
+            h_hat, err_var = self.ls_estimate(y_grid, no)
         x_grid, no_grid = self._equalize(y_grid, h_hat, no, err_var)
-        x_hat = self._demapper(x_grid.reshape(b, 1, 1, *x_grid.shape[1:])).reshape(b, -1)[:, : self.num_symbols]
-        no_eff = self._demapper(no_grid.reshape(b, 1, 1, *no_grid.shape[1:]).to(self.cdtype))
-        no_eff = no_eff.real.reshape(b, -1)[:, : self.num_symbols]
+        x_hat = self.extract_data(x_grid)
+        no_eff = self.extract_data(no_grid.expand(b, -1, -1))
 
         def shape(t, *tail):
             return t.reshape(tuple(batch_shape) + tuple(tail))

@@ -274,3 +274,32 @@ def test_snr_per_example():
     out = link(x.repeat(400, 1), torch.tensor([0.0, 10.0, 20.0]).repeat(400))
     mse = (out["x_hat"] - x.repeat(400, 1)).abs().square().mean(-1).reshape(400, 3).mean(0)
     assert torch.allclose(mse, torch.tensor([1.0, 0.1, 0.01]), rtol=0.05)
+
+
+def test_closed_form_receiver_steps_match_the_sionna_blocks_they_replace():
+    from sionna.phy.channel import ApplyTimeChannel, cir_to_ofdm_channel, cir_to_time_channel
+    from sionna.phy.ofdm import LSChannelEstimator, ResourceGridDemapper
+
+    cfg = LinkConfig(pilot_symbol_indices=(0, 4), channel=ChannelSpec("rayleigh_multipath", num_taps=8, decay=3.0))
+    link = OFDMLink(300, cfg, seed=0, precision="double")
+    out = link(_x((5, 300), dtype=torch.complex128), 12.0)
+    taps, rg, S = out["taps"], link.resource_grid, link.num_ofdm_symbols
+    assert S == 7  # ceil(300 / 64) = 5 data + 2 pilot OFDM symbols
+    # time-domain channel
+    a, tau = link.channel_model.cir(taps, cfg.bandwidth)
+    h_time = cir_to_time_channel(cfg.bandwidth, a, tau, l_min=0, l_max=7)
+    ref = ApplyTimeChannel(rg.num_time_samples, 8, precision="double", device="cpu")(out["x_time"].reshape(5, 1, 1, -1), h_time)
+    assert torch.allclose(link.channel_output(out["x_time"], taps), ref.reshape(5, -1), atol=1e-9)
+    # frequency response
+    h_ref = cir_to_ofdm_channel(link._frequencies, a, tau).reshape(5, -1)
+    assert torch.allclose(out["h"][:, 0], h_ref, atol=1e-12)
+    # LS estimation with nearest-neighbour interpolation
+    ls = LSChannelEstimator(rg, interpolation_type="nn", precision="double", device="cpu")
+    h_ls, err_ls = ls(out["y_grid"].reshape(5, 1, 1, S, 64), out["no"])
+    h_ours, err_ours = link.ls_estimate(out["y_grid"], out["no"])
+    assert torch.allclose(h_ours, h_ls.reshape(5, S, 64), atol=1e-12)
+    assert torch.allclose(err_ours.expand(5, -1, -1), err_ls.reshape(5, S, 64), atol=1e-12)
+    # data extraction
+    demap = ResourceGridDemapper(rg, StreamManagement(np.ones([1, 1]), 1), precision="double", device="cpu")
+    grid = out["y_grid"]
+    assert torch.equal(link.extract_data(grid), demap(grid.reshape(5, 1, 1, S, 64)).reshape(5, -1)[:, :300])

@@ -1,0 +1,88 @@
+"""The hand-written reference link agrees with OFDMLink; the bench CLI writes its JSON."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sionna_semcomm.bench import ReferenceOFDMLink, main
+from sionna_semcomm.link.config import LinkConfig
+from sionna_semcomm.link.ofdm import OFDMLink, pilot_sequence
+
+
+def _x(b, k, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.complex(torch.randn(b, k, generator=g, dtype=torch.float64),
+                         torch.randn(b, k, generator=g, dtype=torch.float64)).to(dtype)
+
+
+def test_reference_uses_the_links_pilots():
+    link = OFDMLink(384, LinkConfig(), seed=0, precision="double", device="cpu")
+    pilots = link.resource_grid.pilot_pattern.pilots.reshape(-1)
+    np.testing.assert_array_equal(pilots.numpy(), pilot_sequence(64))
+    ref = ReferenceOFDMLink(384, torch.as_tensor(pilot_sequence(64)), dtype=torch.complex128)
+    assert ref.num_ofdm_symbols == link.num_ofdm_symbols == 7
+    assert ref.num_time_samples == link.num_time_samples == 560
+
+
+@pytest.mark.parametrize("num_symbols", [384, 300])  # 300: last data OFDM symbol zero-padded
+def test_reference_matches_ofdm_link_noise_free_float64(num_symbols):
+    link = OFDMLink(num_symbols, LinkConfig(), seed=1, precision="double", device="cpu")
+    ref = ReferenceOFDMLink(num_symbols, torch.as_tensor(pilot_sequence(64)), dtype=torch.complex128)
+    x = _x(16, num_symbols, torch.complex128)
+    taps = link.sample_taps((16,))
+    a = link(x, 300.0, taps=taps)  # noise std ~1e-15: below float64 rounding of unit-power samples
+    r = ref(x, 300.0, taps=taps)
+    torch.testing.assert_close(r["x_time"], a["x_time"], rtol=0, atol=1e-13)
+    torch.testing.assert_close(r["y_grid"], a["y_grid"], rtol=0, atol=1e-12)
+    torch.testing.assert_close(r["h_hat"], a["h_hat"][:, 0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(r["x_hat"], a["x_hat"], rtol=0, atol=1e-10)
+    torch.testing.assert_close(r["no_eff"], a["no_eff"], rtol=1e-9, atol=0)
+    # noise-free: both recover the (normalised) input
+    xn = x / x.abs().square().mean(-1, keepdim=True).sqrt()
+    torch.testing.assert_close(r["x_hat"], xn, rtol=0, atol=1e-9)
+
+
+def test_reference_reproduces_the_links_random_draws_and_gradients():
+    """Same seed: same taps and noise (10 dB) and the same gradients w.r.t. x and a time perturbation."""
+    link = OFDMLink(384, LinkConfig(), seed=7, precision="double", device="cpu")
+    ref = ReferenceOFDMLink.like(link)
+    x = _x(4, 384, torch.complex128, seed=1)
+    grads = []
+    for model in (link, ref):
+        xi = x.clone().requires_grad_(True)
+        p = torch.zeros(4, link.num_time_samples, dtype=torch.complex128, requires_grad=True)
+        out = model(xi, 10.0, perturbation=p)
+        (out["x_hat"] - x).abs().square().sum().backward()
+        grads.append((out["taps"], out["x_hat"], xi.grad, p.grad))
+    for u, v in zip(*grads):
+        torch.testing.assert_close(u, v, rtol=1e-9, atol=1e-9)
+
+
+def test_reference_agrees_in_float32():
+    link = OFDMLink(384, LinkConfig(), seed=2, device="cpu")
+    ref = ReferenceOFDMLink.like(link)
+    x = _x(8, 384, torch.complex64)
+    taps = link.sample_taps((8,))
+    a, r = link(x, 40.0, taps=taps), ref(x, 40.0, taps=taps)
+    err = (a["x_hat"] - r["x_hat"]).abs().square().mean() / r["x_hat"].abs().square().mean()
+    assert err < 1e-9
+
+
+def test_quick_bench_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    doc = main(["--quick", "--out", str(out), "--device", "cpu"])
+    saved = json.loads(out.read_text())
+    assert saved == json.loads(json.dumps(doc))
+    for key in ("versions", "device", "torch_num_threads", "precision", "clock", "repeats", "link", "ldpc", "bitlink",
+                "max_ratio", "within_target"):
+        assert key in saved, key
+    assert saved["device"] == "cpu" and saved["versions"]["torch"]
+    assert {(r["batch_size"], r["mode"]) for r in saved["link"]} == {(8, m) for m in ("fwd", "fwd_bwd_x", "fwd_bwd_p")}
+    for r in saved["link"]:
+        assert r["ours_symbols_per_s"] > 0 and r["reference_symbols_per_s"] > 0 and r["ratio"] > 0
+    assert [(r["k"], r["n"]) for r in saved["ldpc"]] == [(832, 1664), (1664, 3328)]
+    assert all(r["info_bits_per_s"] > 0 and r["num_iter"] == 20 for r in saved["ldpc"])
+    assert {r["system"] for r in saved["bitlink"]} == {"uncoded-qpsk", "ldpc-qpsk"}
+    assert all(r["frames_per_s"] > 0 for r in saved["bitlink"])
