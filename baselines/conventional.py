@@ -172,7 +172,7 @@ class ConventionalImageSystem(_JPEG2000Base):
                 "jpeg2000": dataclasses.asdict(self.cfg), "fallback": self.fallback_kind,
                 "link": self.link_cfg.to_dict()}
 
-    def prepare(self, images: torch.Tensor) -> None:
+    def prepare(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> None:
         self._prepare_common(images)
         self.codestreams = j2k.encode_batch(images.cpu(), self.max_bytes, self.cfg.settings)
 
@@ -243,7 +243,7 @@ class CapacityImageSystem(_JPEG2000Base):
                 "jpeg2000": dataclasses.asdict(self.cfg), "fallback": self.fallback_kind,
                 "link": self.link.config.to_dict()}
 
-    def prepare(self, images: torch.Tensor) -> None:
+    def prepare(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> None:
         self._prepare_common(images)
         self._images = images.cpu()
 

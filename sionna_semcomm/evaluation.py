@@ -8,7 +8,7 @@ image i do not depend on the batch size or on what the system draws otherwise.
 An image system implements::
 
     link: OFDMLink                      # any of its links built from the scenario's LinkConfig
-    prepare(images [N,C,H,W]) -> None   # SNR-independent work, once (e.g. JPEG2000 encoding)
+    prepare(images [N,C,H,W], labels [N]) -> None   # SNR-independent work, once (e.g. JPEG2000 encoding)
     transmit(index [B], images [B,C,H,W], labels [B], snr_db, taps [B,L]) -> dict with
         "x_hat" [B,C,H,W] in [0,1] (optional "logits" [B,classes]; optional counters
         "bit_errors", "bits", "block_errors", "blocks", "decode_failures")
@@ -71,8 +71,8 @@ class ImageRunner:
 
     def _prepare(self):
         if not self._prepared:
-            images, _ = self.dataset.batch(torch.arange(len(self.dataset)))
-            self.system.prepare(images)
+            images, labels = self.dataset.batch(torch.arange(len(self.dataset)))
+            self.system.prepare(images, labels)
             self._prepared = True
 
     @torch.no_grad()

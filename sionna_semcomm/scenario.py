@@ -19,6 +19,8 @@ File layout (all sections optional except what a system needs)::
     [bits]      # num_bits, batch_size, num_data_ofdm_symbols (frame length of the bit links), ldpc_iterations
     [images]    # dataset, num_images, batch_size, num_symbols (K complex symbols per image)
     [jpeg2000]  # conventional links: mode, budget_data_ofdm_symbols, codestream_bytes, ...
+    [model]     # learned system: codec, classify_from, classifier_width, codec_hparams
+    [train]     # epochs, batch_size, lr, beta1, snr_min_db, snr_max_db, w_rec, w_cls, reconstruction, ...
 """
 
 from __future__ import annotations
@@ -122,8 +124,23 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "implicit_header": (bool,),
         "error_detection": (bool,),
     },
+    # the learned system (sionna_semcomm.semantic.ModelConfig / train.TrainConfig validate the values)
+    "model": {"codec": (str,), "classify_from": (str,), "classifier_width": (int,), "codec_hparams": (dict,)},
+    "train": {
+        "epochs": (int,),
+        "batch_size": (int,),
+        "lr": _NUMBER,
+        "beta1": _NUMBER,
+        "snr_min_db": _NUMBER,
+        "snr_max_db": _NUMBER,
+        "w_rec": _NUMBER,
+        "w_cls": _NUMBER,
+        "reconstruction": (str,),
+        "val_fraction": _NUMBER,
+        "val_snr_db": _NUMBER,
+    },
 }
-EXTRA_SECTIONS = ("jpeg2000",)
+EXTRA_SECTIONS = ("jpeg2000", "model", "train")
 
 
 def scenario_dirs() -> list[Path]:
@@ -150,7 +167,7 @@ def list_scenarios() -> dict[str, Path]:
 
 
 def _type_name(types) -> str:
-    names = {int: "integer", float: "number", str: "string", list: "array", bool: "boolean"}
+    names = {int: "integer", float: "number", str: "string", list: "array", bool: "boolean", dict: "table"}
     return " or ".join(dict.fromkeys(names[t] for t in types))
 
 

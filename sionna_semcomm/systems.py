@@ -17,6 +17,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .learned import learned_runner
 from .link.bits import MODULATIONS, BitLink
 from .link.ofdm import OFDMLink
 from .scenario import Scenario
@@ -148,3 +149,6 @@ def _bit_builder(modulation: str, coded: bool):
 for _mod in MODULATIONS:
     register_system(SystemInfo(f"uncoded-{_mod}", "bits", f"uncoded {_mod.upper()} bits", _bit_builder(_mod, False)))
     register_system(SystemInfo(f"ldpc-{_mod}", "bits", f"5G LDPC rate-1/2 + {_mod.upper()} bits", _bit_builder(_mod, True)))
+
+register_system(SystemInfo("mobilesc", "image", "MobileSC: SemBlock codec + pre-activation ResNet classifier (the paper's system)",
+                           learned_runner("mobilesc")))

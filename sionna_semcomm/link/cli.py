@@ -70,6 +70,7 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--num-images", type=_positive_int, help="images per SNR point for image systems")
     p.add_argument("--batch-size", type=_positive_int, help="frames/images per batch")
     p.add_argument("--data-dir", help="dataset folder for image systems (else $SIONNA_SEMCOMM_DATA)")
+    p.add_argument("--checkpoint", help="learned systems: weights file (default: the weights shipped for the scenario)")
     p.add_argument("--jpeg2000-mode", choices=["equal_budget", "fixed_rate"],
                    help="conventional links: equal OFDM budget or fixed JPEG2000 rate (default: the scenario's)")
     p.add_argument("--jpeg2000-bytes", type=_positive_int, help="conventional links, fixed_rate: codestream bytes per image")
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         num_bits=args.num_bits,
         num_images=args.num_images,
         batch_size=args.batch_size,
-        extra={"data_dir": args.data_dir, "jpeg2000_mode": args.jpeg2000_mode, "jpeg2000_bytes": args.jpeg2000_bytes},
+        extra={"data_dir": args.data_dir, "checkpoint": args.checkpoint, "jpeg2000_mode": args.jpeg2000_mode, "jpeg2000_bytes": args.jpeg2000_bytes},
     )
     try:
         runners = [info.build(scenario, options) for info in infos]

@@ -1,0 +1,111 @@
+"""Learned image systems on the link command: ``mobilesc`` (and reference codecs registered by ``baselines``).
+
+Weights come from ``--checkpoint FILE`` or, when none is given, from the pretrained weights shipped in the
+package for the scenario (``sionna_semcomm/assets/weights/manifest.json``: file name, sha256 checked
+before loading, the exact training command and the metrics it reached).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from .checkpoints import CheckpointError
+from .evaluation import ImageRunner, load_eval_images
+from .link.ofdm import OFDMLink
+from .semantic import SemanticSystem, load_system
+
+__all__ = ["pretrained_manifest", "pretrained_checkpoint", "LearnedImageSystem", "learned_runner"]
+
+
+def _weights_dir() -> Path:
+    return Path(str(resources.files("sionna_semcomm") / "assets" / "weights"))
+
+
+def pretrained_manifest() -> dict:
+    """``{key: {"file", "sha256", "command", "metrics", ...}}`` of the shipped weights (key: scenario-codec)."""
+    path = _weights_dir() / "manifest.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def pretrained_checkpoint(scenario: str, codec: str) -> tuple[Path, str]:
+    """Path and sha256 of the shipped weights for ``scenario`` and ``codec``.
+
+    :raises CheckpointError: none shipped (the message lists what is).
+    """
+    manifest = pretrained_manifest()
+    key = f"{scenario}-{codec}"
+    if key not in manifest:
+        raise CheckpointError(f"no pretrained {codec} weights ship for scenario {scenario!r} (shipped: "
+                              f"{', '.join(sorted(manifest)) or 'none'}); train one with python -m sionna_semcomm.train "
+                              f"--scenario {scenario} and pass --checkpoint")
+    entry = manifest[key]
+    return _weights_dir() / entry["file"], entry["sha256"]
+
+
+class LearnedImageSystem:
+    """A :class:`SemanticSystem` as an image system of :class:`~sionna_semcomm.evaluation.ImageRunner`."""
+
+    def __init__(self, system: SemanticSystem, link_cfg, seed: int, device: str, checkpoint: dict):
+        self.system = system.to(device).eval()
+        self.link_cfg = dataclasses.replace(link_cfg, normalize="per_example", num_data_ofdm_symbols=None)
+        self.link = OFDMLink(system.num_symbols, self.link_cfg, seed=seed, device=device)
+        self.device = device
+        self.checkpoint = checkpoint
+        self.clean_accuracy = None
+
+    def config(self) -> dict:
+        return {"model": self.system.config.to_dict(), "checkpoint": self.checkpoint, "link": self.link_cfg.to_dict()}
+
+    @torch.no_grad()
+    def prepare(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> None:
+        if labels is not None and self.system.config.classify_from == "image":
+            correct = 0
+            for start in range(0, len(images), 256):
+                x = images[start:start + 256].to(self.device)
+                correct += int((self.system.classifier(x).argmax(-1) == labels[start:start + 256].to(self.device)).sum())
+            self.clean_accuracy = correct / len(images)
+
+    def accounting(self) -> dict:
+        out = {"ofdm_symbols_per_image": self.link.num_ofdm_symbols, "channel_uses_per_image": self.link.num_time_samples}
+        if self.clean_accuracy is not None:
+            out["accuracy_on_original_images"] = self.clean_accuracy
+        return out
+
+    @torch.no_grad()
+    def transmit(self, index, images, labels, snr_db, taps) -> dict:
+        out = self.system(images, self.link, snr_db, taps=taps)
+        return {"x_hat": out["x_hat"], "logits": out["logits"]}
+
+
+def learned_runner(codec: str, registry_factory=None):
+    """A link-CLI builder for a learned system using ``codec`` (see :mod:`sionna_semcomm.systems`)."""
+
+    def build(scenario, options):
+        if scenario.images is None:
+            raise ValueError(f"scenario {scenario.name!r} has no [images] section: image systems cannot run on it")
+        ckpt = options.extra.get("checkpoint")
+        sha = None
+        if ckpt is None:
+            ckpt, sha = pretrained_checkpoint(scenario.name, codec)
+        registry = registry_factory() if registry_factory else None
+        try:
+            system, meta = load_system(ckpt, sha, registry, options.device)
+        except CheckpointError as e:
+            raise ValueError(str(e)) from None
+        if system.config.codec != codec:
+            raise ValueError(f"{ckpt} holds a {system.config.codec!r} codec, not {codec!r}")
+        link_cfg = dataclasses.replace(scenario.link, csi=options.csi or scenario.link.csi)
+        dataset = load_eval_images(scenario.images.dataset, options.num_images or scenario.images.num_images,
+                                   options.extra.get("data_dir"))
+        if tuple(dataset.image_shape) != tuple(system.config.image_shape):
+            raise ValueError(f"{ckpt} expects images {system.config.image_shape}, the data set has {dataset.image_shape}")
+        info = {"path": str(ckpt), "sha256": sha, "epoch": meta.get("epoch"), "scenario": meta.get("scenario")}
+        learned = LearnedImageSystem(system, link_cfg, options.seed, options.device, info)
+        return ImageRunner(learned, dataset, options.batch_size or scenario.images.batch_size, options.seed)
+
+    return build

@@ -1,0 +1,135 @@
+"""Training through the link, checkpoints, resume, and the learned system on the link command."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from sionna_semcomm.checkpoints import CheckpointError, load_resume_state, load_weights, save_weights
+from sionna_semcomm.link.channels import ChannelSpec
+from sionna_semcomm.link.cli import main as link_main
+from sionna_semcomm.link.config import LinkConfig
+from sionna_semcomm.link.ofdm import OFDMLink
+from sionna_semcomm.semantic import ModelConfig, SemanticSystem, load_system
+from sionna_semcomm.train import TrainConfig, Trainer, main as train_main
+
+TINY = ModelConfig(image_shape=(3, 32, 32), num_symbols=64, classifier_width=4,
+                   codec_hparams={"channels": (8, 8), "num_blocks": 1, "expansion": 2})
+
+
+def _cifar_dir(tmp_path, n=48):
+    """A tiny CIFAR-10 folder in the official format, generated here (smooth images with class-dependent colour)."""
+    root = tmp_path / "cifar-10-batches-py"
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    labels = np.arange(n) % 10
+    yy, xx = np.mgrid[0:32, 0:32] / 31.0
+    imgs = []
+    for lab in labels:
+        base = np.stack([yy * (lab % 3) / 2, xx * (lab % 5) / 4, (yy + xx) / 2]) * 200 + rng.normal(0, 10, (3, 32, 32))
+        imgs.append(np.clip(base, 0, 255).astype(np.uint8).reshape(-1))
+    data = {b"data": np.stack(imgs), b"labels": labels.tolist(), b"filenames": [b"x"] * n, b"batch_label": b"b"}
+    for name in ("data_batch_1", "test_batch"):
+        with open(root / name, "wb") as f:
+            pickle.dump(data, f, protocol=4)
+    with open(root / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [f"c{i}".encode() for i in range(10)]}, f, protocol=4)
+    return tmp_path
+
+
+def _dataset(tmp_path):
+    from sionna_semcomm.data import load_dataset
+
+    d = _cifar_dir(tmp_path)
+    return load_dataset("cifar10", "train", d, val_fraction=0.25), load_dataset("cifar10", "val", d, val_fraction=0.25)
+
+
+def test_shapes_and_gradients_reach_every_parameter_through_the_link():
+    torch.manual_seed(0)
+    system = SemanticSystem(TINY)
+    link = OFDMLink(64, LinkConfig(equalizer="lmmse"), seed=0)
+    out = system(torch.rand(4, 3, 32, 32), link, 10.0)
+    assert out["x_hat"].shape == (4, 3, 32, 32) and out["logits"].shape == (4, 10) and out["z_hat"].shape == (4, 64)
+    (out["x_hat"].mean() + out["logits"].logsumexp(-1).mean()).backward()
+    for name, p in system.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    enc = [p for n, p in system.named_parameters() if n.startswith("codec.encoder")]
+    assert any(p.grad.abs().sum() > 0 for p in enc)  # the encoder learns through the link
+
+
+def test_symbol_classifier_variant():
+    system = SemanticSystem(ModelConfig(**{**TINY.to_dict(), "classify_from": "symbols"}))
+    out = system(torch.rand(2, 3, 32, 32), OFDMLink(64, LinkConfig(), seed=0), 5.0)
+    assert out["logits"].shape == (2, 10)
+
+
+def test_tiny_training_lowers_the_loss(tmp_path):
+    train, val = _dataset(tmp_path)
+    torch.manual_seed(0)
+    cfg = TrainConfig(epochs=6, batch_size=12, lr=3e-3, snr_min_db=10, snr_max_db=20)
+    trainer = Trainer(SemanticSystem(TINY), LinkConfig(channel=ChannelSpec("awgn"), csi="perfect", equalizer="lmmse"),
+                      train, val, cfg, tmp_path / "out", seed=0)
+    history = trainer.fit(show_progress=False)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    for name in ("last.safetensors", "best.safetensors", "resume.pt", "history.json", "learning_curve.png"):
+        assert (tmp_path / "out" / name).is_file()
+
+
+def test_checkpoint_round_trip_and_mismatch(tmp_path):
+    torch.manual_seed(0)
+    system = SemanticSystem(TINY).eval()
+    path = system.save(tmp_path / "w.safetensors", {"note": "x"})
+    loaded, meta = load_system(path)
+    assert meta["note"] == "x" and meta["model"] == TINY.to_dict()
+    for (n1, a), (n2, b) in zip(system.state_dict().items(), loaded.state_dict().items()):
+        assert n1 == n2 and torch.equal(a, b)
+    # weights of another model under this config: a clear error naming the mismatch
+    other = SemanticSystem(ModelConfig(**{**TINY.to_dict(), "num_symbols": 128}))
+    save_weights(tmp_path / "bad.safetensors", other.state_dict(), {"model": TINY.to_dict()})
+    with pytest.raises(CheckpointError, match="does not match the model: .*shape mismatch"):
+        load_system(tmp_path / "bad.safetensors")
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_weights(path, sha256="0" * 64)
+    (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable safetensors"):
+        load_weights(tmp_path / "junk.safetensors")
+
+
+def test_resume_state_refuses_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"x": Evil()}, tmp_path / "resume.pt")
+    with pytest.raises(CheckpointError, match="cannot be loaded safely"):
+        load_resume_state(tmp_path / "resume.pt")
+
+
+def test_train_cli_resumes_after_an_interrupt(tmp_path, monkeypatch):
+    data = _cifar_dir(tmp_path / "data")
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(
+        "seed = 0\n[link]\nequalizer = 'lmmse'\n[channel]\nkind = 'awgn'\n"
+        "[images]\ndataset = 'cifar10'\nnum_symbols = 64\nbatch_size = 16\nnum_images = 16\n"
+        "[model]\nclassifier_width = 4\ncodec_hparams = {channels = [8, 8], num_blocks = 1, expansion = 2}\n"
+        "[train]\nepochs = 2\nbatch_size = 16\n"
+    )
+    out = tmp_path / "run"
+    base = ["--scenario", str(scenario), "--data-dir", str(data), "--out-dir", str(out), "--no-progress", "--device", "cpu"]
+    first = train_main(base + ["--epochs", "1"])
+    assert len(first) == 1
+    resumed = train_main(base + ["--resume"])
+    assert [h["epoch"] for h in resumed] == [1, 2] and resumed[0] == first[0]
+    # the link command evaluates the trained checkpoint on the same scenario
+    res = link_main(["--scenario", str(scenario), "--systems", "mobilesc", "--checkpoint", str(out / "best.safetensors"),
+                     "--data-dir", str(data), "--snr-db", "10", "--no-progress", "--device", "cpu"])[0]["results"]
+    assert 0 <= res["accuracy"][0] <= 1 and res["psnr"][0] > 0 and len(res["per_class"]["accuracy"][0]) == 10
+    assert res["ofdm_symbols_per_image"] == 2 and "accuracy_on_original_images" in res
+
+
+def test_checkpoint_of_another_codec_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        link_main(["--scenario", "rayleigh_cifar", "--systems", "mobilesc", "--checkpoint", str(tmp_path / "none.safetensors"),
+                   "--snr-db", "10", "--no-progress"])
