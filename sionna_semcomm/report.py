@@ -4,6 +4,7 @@
 
     python -m sionna_semcomm.report table4 r.json --snr-db 10      # the paper's Table IV layout
     python -m sionna_semcomm.report plot a.json b.json --out fig.png --metrics psnr ssim
+    python -m sionna_semcomm.report table3                          # parameters and inference time per codec
 """
 
 from __future__ import annotations
@@ -31,6 +32,16 @@ def table4(runs: list[dict], snr_db: float) -> str:
     return "\n".join(lines)
 
 
+def table3_markdown(rows: list[dict]) -> str:
+    """Markdown of :func:`sionna_semcomm.models.table3` rows beside the paper's parameter counts."""
+    lines = ["| Model | Parameters | Paper | Inference time |", "|---|---|---|---|"]
+    for r in rows:
+        paper = "-" if r["paper_params"] is None else f"{r['paper_params']:,}"
+        lines.append(f"| {r['codec']} {r['part']} | {r['params']:,} | {paper} | "
+                     f"{r['inference_seconds']:.1f} s ({r['num_images']:,} images, {r['device']}) |")
+    return "\n".join(lines)
+
+
 def setup_args() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m sionna_semcomm.report", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -42,11 +53,22 @@ def setup_args() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True)
     q.add_argument("--metrics", nargs="+")
     q.add_argument("--title")
+    r = sub.add_parser("table3", help="parameters and inference time of each codec (paper's Table III)")
+    r.add_argument("--image-shape", type=int, nargs=3, default=[3, 32, 32])
+    r.add_argument("--num-symbols", type=int)
+    r.add_argument("--device", default="cpu")
     return p
 
 
 def main(argv: list[str] | None = None) -> str:
     args = setup_args().parse_args(argv)
+    if args.command == "table3":
+        from .models import table3
+        from .train import _registry
+
+        text = table3_markdown(table3(tuple(args.image_shape), args.num_symbols, _registry(), device=args.device))
+        print(text)
+        return text
     try:
         runs = [run for f in args.files for run in read_runs(f)]
         if args.command == "table4":

@@ -253,6 +253,7 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--num-train", type=int, help="use only the first N training images (quick runs)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/resume.pt")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -293,6 +294,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         raise SystemExit(f"error: {e}") from None
     if args.num_train:
         train_set = train_set.subset(torch.arange(min(args.num_train, len(train_set))))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(seed)  # weight initialisation and dropout: the one global seed of this program
     system = SemanticSystem(mcfg, _registry())
     metadata = {"scenario": scenario.name, "seed": seed, "command": "python -m sionna_semcomm.train " + " ".join(argv or sys.argv[1:]),

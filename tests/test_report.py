@@ -39,3 +39,14 @@ def test_not_a_results_file(tmp_path):
     bad.write_text("[1, 2]")
     with pytest.raises(SystemExit, match="expected an object with a 'runs' list"):
         main(["plot", str(bad), "--out", str(tmp_path / "x.png")])
+
+
+def test_table3_lists_every_codec_beside_the_paper(monkeypatch):
+    import sionna_semcomm.models as models
+
+    original = models.table3
+    monkeypatch.setattr(models, "table3", lambda *a, **k: original(*a, **{**k, "batch_size": 2, "repeats": 1, "num_images": 10}))
+    text = main(["table3"])
+    for name in ("mobilesc", "mobilenetv2", "deepjscc"):
+        assert f"| {name} encoder |" in text and f"| {name} decoder |" in text
+    assert "805,464" in text  # the paper's MobileSC encoder count
