@@ -1,4 +1,4 @@
-"""Everything ``baselines`` adds to the link CLI's registry (called by the composition root only)."""
+"""Everything ``baselines`` adds to the core's registries (called by the composition roots only)."""
 
 from __future__ import annotations
 
@@ -8,3 +8,10 @@ def register(register_system) -> None:
     from . import conventional
 
     conventional.register(register_system)
+
+
+def register_attacks(register_attack) -> None:
+    """Register the baseline attacks (jamming, fgm, pgd, pgm) through the core's ``register_attack``."""
+    from . import attacks
+
+    attacks.register(register_attack)

@@ -10,7 +10,11 @@ Measures, in one run and on one device:
   symbols per second (``batch * K / seconds``); ``ratio`` is ``time_ours / time_reference`` (how many
   times slower the Sionna-based link is; the project's target is ``ratio <= 2``);
 * Sionna's ``LDPC5GDecoder`` (rate 1/2, 20 iterations): information bits per second;
-* the whole :class:`~sionna_semcomm.link.bits.BitLink` (uncoded and LDPC-coded QPSK): frames per second.
+* the whole :class:`~sionna_semcomm.link.bits.BitLink` (uncoded and LDPC-coded QPSK): frames per second;
+* the cost of the attacks (:func:`bench_attacks`): perturbations per second of SemAdv and PGM (input-agnostic
+  generators: one MLP pass per perturbation, no system, no signal) against FGM and PGD (white-box, per
+  input: forward + backward passes through the whole system and link per step), at the same batch size,
+  on the paper's CIFAR-10 point (MobileSC with K = 384, random weights: the cost does not depend on them).
 
 Warm-up calls are excluded; each figure is the median of ``--repeats`` timed calls; the link and its
 reference are timed interleaved (alternating order) so that they see the same machine state.
@@ -37,7 +41,8 @@ from .atomic import atomic_write_json
 from .results import versions
 from .runtime import make_generator, resolve_device
 
-__all__ = ["ReferenceOFDMLink", "time_interleaved", "bench_link", "bench_ldpc", "bench_bitlink", "setup_args", "main"]
+__all__ = ["ReferenceOFDMLink", "time_interleaved", "bench_link", "bench_ldpc", "bench_bitlink", "bench_attacks",
+           "setup_args", "main"]
 
 TARGET_RATIO = 2.0
 LINK_MODES = ("fwd", "fwd_bwd_x", "fwd_bwd_p")
@@ -307,6 +312,53 @@ def bench_bitlink(batch_size: int, repeats: int, warmup: int, device: str, preci
     return rows
 
 
+def bench_attacks(batch_size: int, repeats: int, warmup: int, device: str, steps: int = 10, psr_db: float = -6.0,
+                  snr_db: float = 10.0, clock: str = "wall", tiny: bool = False) -> list[dict]:
+    """Perturbations per second of the attacks at one batch size (median of ``repeats`` calls).
+
+    SemAdv and PGM generate from seeds only; FGM (1 gradient) and PGD (``steps`` gradients + 1 evaluation,
+    random start) run the system on the batch's images and channel. ``tiny`` uses a small system (tests).
+
+    :output: rows ``{"attack", "batch_size", "gradient_passes", "seconds", "perturbations_per_s"}``.
+    """
+    from .attack import attack_registry
+    from .attacks import GeneratorConfig
+    from .link.config import LinkConfig
+    from .link.ofdm import OFDMLink
+    from .semantic import ModelConfig, SemanticSystem
+
+    registry = attack_registry()
+    if tiny:
+        cfg = ModelConfig(num_symbols=64, classifier_width=4, codec_hparams={"channels": (8, 8), "num_blocks": 1, "expansion": 2})
+        gen = GeneratorConfig(seed_dim=8, hidden=16, num_blocks=1)
+    else:
+        cfg, gen = ModelConfig(), GeneratorConfig()
+    torch.manual_seed(0)
+    system = SemanticSystem(cfg).to(device).eval()
+    link = OFDMLink(system.num_symbols, LinkConfig(equalizer="lmmse"), seed=0, device=device)
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.rand(batch_size, *cfg.image_shape, generator=g, device=device)
+    y = torch.randint(0, cfg.num_classes, (batch_size,), generator=g, device=device)
+    taps = link.sample_taps((batch_size,))
+    attacks = {}
+    for name in ("semadv", "pgm"):
+        if name in registry.ATTACKS:
+            kw = {"target_class": 2} if name == "semadv" else {}
+            attacks[name] = registry.ATTACKS[name].cls(system, link, psr_db, generator_config=gen, **kw)
+    for name, kw in (("fgm", {}), ("pgd", {"steps": steps})):
+        if name in registry.ATTACKS:
+            attacks[name] = registry.build_attack(name, system, link, psr_db=psr_db, **kw)
+    fns = {name: (lambda a=a: a(x, y, snr_db, taps)) for name, a in attacks.items()}
+    times = time_interleaved(fns, repeats, warmup, device, clock)
+    passes = {"semadv": 0, "pgm": 0, "fgm": 1, "pgd": steps + 1}
+    rows = []
+    for name in attacks:
+        sec = statistics.median(times[name])
+        rows.append({"attack": name, "batch_size": batch_size, "gradient_passes": passes[name], "seconds": sec,
+                     "perturbations_per_s": batch_size / sec})
+    return rows
+
+
 # ---------------------------------------------------------------------------------------------- CLI
 def _positive_int(text: str) -> int:
     try:
@@ -332,6 +384,10 @@ def setup_args() -> argparse.ArgumentParser:
                         "is robust to other jobs on a shared machine) (default: %(default)s)")
     p.add_argument("--threads", type=_positive_int, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--skip-ldpc", action="store_true", help="skip the LDPC decoder and BitLink figures")
+    p.add_argument("--skip-attacks", action="store_true", help="skip the attack-cost figures")
+    p.add_argument("--attack-batch-size", type=_positive_int, default=64, help="images per attack call (default: %(default)s)")
+    p.add_argument("--attack-steps", type=_positive_int, default=10, help="PGD steps (default: %(default)s)")
+    p.add_argument("--attack-repeats", type=_positive_int, default=5, help="timed attack calls (default: %(default)s)")
     p.add_argument("--profile", action="store_true", help="print torch.profiler tables of OFDMLink at the largest batch")
     p.add_argument("--quick", action="store_true", help="tiny run (batch 8, 2 repeats, LDPC batch 4): checks the tool, not the speed")
     p.add_argument("--out", default="bench.json", help="JSON file to write (default: %(default)s)")
@@ -352,6 +408,11 @@ def _table(doc: dict) -> str:
         for r in doc["ldpc"]:
             lines.append(f"{'k=%d n=%d' % (r['k'], r['n']):<20} {r['batch_size']:>6} {r['num_iter']:>5} "
                          f"{1e3 * r['seconds']:>10.1f} {r['info_bits_per_s']:>12.4g}")
+    if doc.get("attacks"):
+        lines += ["", f"{'attack':<20} {'batch':>6} {'grad passes':>11} {'ms/call':>10} {'perturb./s':>12}"]
+        for r in doc["attacks"]:
+            lines.append(f"{r['attack']:<20} {r['batch_size']:>6} {r['gradient_passes']:>11} {1e3 * r['seconds']:>10.1f} "
+                         f"{r['perturbations_per_s']:>12.4g}")
     if doc.get("bitlink"):
         lines += ["", f"{'BitLink':<20} {'batch':>6} {'ms/call':>10} {'frames/s':>10} {'info bit/s':>12}"]
         for r in doc["bitlink"]:
@@ -388,8 +449,10 @@ def main(argv=None) -> dict:
     batch_sizes, repeats, warmup = args.batch_sizes, args.repeats, args.warmup
     ldpc_batch, ldpc_repeats, codes = args.ldpc_batch_size, args.ldpc_repeats, LDPC_CODES
     ldpc_warmup = min(warmup, 1)
+    attack_batch, attack_repeats, attack_steps = args.attack_batch_size, args.attack_repeats, args.attack_steps
     if args.quick:
         batch_sizes, repeats, warmup, ldpc_batch, ldpc_repeats, ldpc_warmup = [8], 2, 1, 4, 1, 0
+        attack_batch, attack_repeats, attack_steps = 4, 1, 2
 
     if args.clock == "process" and device.startswith("cuda"):
         raise SystemExit("--clock process measures CPU time only: use --clock wall on CUDA")
@@ -398,6 +461,10 @@ def main(argv=None) -> dict:
     if not args.skip_ldpc:
         ldpc_rows = bench_ldpc(ldpc_batch, ldpc_repeats, ldpc_warmup, device, codes, precision=args.precision, clock=args.clock)
         bitlink_rows = bench_bitlink(ldpc_batch, ldpc_repeats, ldpc_warmup, device, args.precision, clock=args.clock)
+    attack_rows = []
+    if not args.skip_attacks:
+        attack_rows = bench_attacks(attack_batch, attack_repeats, min(warmup, 1), device, attack_steps, clock=args.clock,
+                                    tiny=args.quick)
     doc = {
         "name": "bench",
         "versions": versions(),
@@ -417,6 +484,9 @@ def main(argv=None) -> dict:
         "within_target": all(r["ratio"] <= TARGET_RATIO for r in link_rows),
         "ldpc": ldpc_rows,
         "bitlink": bitlink_rows,
+        "attacks": attack_rows,
+        "attack_config": {"system": "tiny" if args.quick else "mobilesc (K=384, random weights)", "psr_db": -6.0,
+                          "snr_db": 10.0, "pgd_steps": attack_steps, "unit": "perturbations (frames) per second"},
     }
     atomic_write_json(args.out, doc)
     print(_table(doc))

@@ -14,6 +14,14 @@ An image system implements::
         "bit_errors", "bits", "block_errors", "blocks", "decode_failures")
     accounting() -> dict                # ofdm_symbols_per_image, channel_uses_per_image, ...
     config() -> dict
+
+Attacks (:meth:`ImageRunner.set_attack`): a system with ``set_attack(attack)`` (the learned systems) applies
+any attack itself and returns the measured ``perturbation_power`` / ``signal_power`` [B] of each image
+with its outputs; any other system that sends through ``self.link`` gets link-level attacks (identity,
+jamming: attacks with ``from_received``) through :class:`PerturbedLink`. Under attack every SNR point also
+reports ``measured_psr_db`` (see :func:`~sionna_semcomm.attacks.psr.summarize_psr`) and, with a target /
+controllable class, ``target_accuracy``, ``innocent_accuracy`` and ``misleading_rate``. The attack's
+random stream restarts from the run seed at every SNR point, like the link's.
 """
 
 from __future__ import annotations
@@ -22,10 +30,11 @@ import sys
 
 import torch
 
+from .attacks.psr import perturbation_powers, received_signal, summarize_psr
 from .data import DatasetNotFoundError, demo_dataset, load_dataset
-from .metrics import per_class_mean, psnr, ssim
+from .metrics import misleading_rate, per_class_mean, psnr, ssim
 
-__all__ = ["load_eval_images", "ImageRunner"]
+__all__ = ["load_eval_images", "ImageRunner", "PerturbedLink", "misleading_target"]
 
 
 def load_eval_images(dataset: str, num_images: int, data_dir=None, allow_demo: bool = True):
@@ -46,6 +55,55 @@ def load_eval_images(dataset: str, num_images: int, data_dir=None, allow_demo: b
     return ds.subset(torch.arange(n)) if n < len(ds) else ds
 
 
+class PerturbedLink:
+    """An :class:`~sionna_semcomm.link.ofdm.OFDMLink` whose every call carries a link-level attack.
+
+    For systems that know nothing of attacks (conventional links): each call computes the noiseless received
+    signal of its own input on its channel (``transmit`` + ``channel_output``, no random draw), asks
+    ``attack.from_received(rx)`` for the perturbation and runs the real link with it. Everything else is the
+    wrapped link's (``reseed``, ``sample_taps``, ``num_time_samples``, ...). Measured powers of every call are
+    appended to :attr:`powers` as ``(P_p [B], P_s [B])``.
+    """
+
+    def __init__(self, link, attack):
+        self.link = link
+        self.attack = attack
+        self.powers: list = []
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["link"], name)
+
+    def __call__(self, x, snr_db, perturbation=None, taps=None):
+        if perturbation is not None:
+            raise ValueError("PerturbedLink adds its attack's perturbation; the caller must not pass another")
+        link = self.link
+        batch_shape = x.shape[:-1]
+        if taps is None:
+            taps = link.sample_taps(batch_shape)
+        flat_x = x.reshape(-1, x.shape[-1])
+        rx = link.channel_output(link.transmit(flat_x)["x_time"], taps.reshape(flat_x.shape[0], -1).to(link.cdtype))
+        p = self.attack.from_received(received_signal(link, rx[:, : link.num_time_samples]))
+        out = link(x, snr_db, perturbation=p, taps=taps)
+        self.powers.append(perturbation_powers(link, out))
+        return out
+
+
+def misleading_target(attack) -> tuple[int | None, tuple[int, ...] | None]:
+    """``(towards, sources)`` of the misleading rate reported under ``attack``.
+
+    With a controllable class ``c``: the rate of images of the target classes (all classes but ``c`` when
+    none is given) decided as ``c``. Otherwise, with exactly one target class ``t``: the rate of images of
+    the other classes decided as ``t``. Else ``(None, None)``: no misleading rate.
+    """
+    if attack is None:
+        return None, None
+    if attack.controllable_class is not None:
+        return attack.controllable_class, attack.target_classes
+    if attack.target_classes and len(attack.target_classes) == 1:
+        return attack.target_classes[0], None
+    return None, None
+
+
 class ImageRunner:
     """Runs an image system over SNR points (see the module doc); used by the link CLI's registry."""
 
@@ -57,10 +115,35 @@ class ImageRunner:
         self.batch_size = batch_size
         self.seed = seed
         self._prepared = False
+        self.attack = None
+
+    def set_attack(self, factory) -> None:
+        """Attack the system: ``factory(semantic_system or None, link) -> Attack`` builds the attack against
+        this system's learned model (when it has one) and link (see the module doc).
+
+        :raises ValueError: the attack does not apply to this system, or names a class the data set lacks.
+        """
+        semantic = getattr(self.system, "semantic_system", None)
+        attack = factory(semantic, self.system.link)
+        num_classes = len(self.dataset.classes)
+        for c in list(attack.target_classes or ()) + ([attack.controllable_class] if attack.controllable_class is not None else []):
+            if not 0 <= c < num_classes:
+                raise ValueError(f"unknown class {c}: the data set has classes 0..{num_classes - 1}")
+        if hasattr(self.system, "set_attack"):
+            self.system.set_attack(attack)
+        elif hasattr(attack, "from_received"):
+            self.system.link = PerturbedLink(self.system.link, attack)
+        else:
+            raise ValueError(f"attack {attack.name!r} needs a learned system; {type(self.system).__name__} supports only "
+                             "link-level attacks (identity, jamming)")
+        self.attack = attack
 
     def config(self) -> dict:
-        return {**self.system.config(), "dataset": getattr(self.dataset, "name", ""), "num_images": len(self.dataset),
-                "batch_size": self.batch_size}
+        out = {**self.system.config(), "dataset": getattr(self.dataset, "name", ""), "num_images": len(self.dataset),
+               "batch_size": self.batch_size}
+        if self.attack is not None:
+            out["attack"] = self.attack.describe()
+        return out
 
     def accounting(self) -> dict:
         self._prepare()
@@ -80,11 +163,13 @@ class ImageRunner:
         self._prepare()
         n, link = len(self.dataset), self.system.link
         link.reseed(self.seed)
+        if self.attack is not None:
+            self.attack.reseed(self.seed)
         taps = link.sample_taps((n,))
         num_classes = len(self.dataset.classes)
         per_image = {"psnr": [], "ssim": [], "correct": []}
         counters: dict[str, int] = {}
-        labels_all = []
+        labels_all, logits_all, powers = [], [], []
         for start in range(0, n, self.batch_size):
             index = torch.arange(start, min(start + self.batch_size, n))
             images, labels = self.dataset.batch(index)
@@ -95,6 +180,9 @@ class ImageRunner:
             per_image["ssim"].append(ssim(x_hat, images).cpu())
             if "logits" in out:
                 per_image["correct"].append((out["logits"].argmax(-1) == labels).float().cpu())
+                logits_all.append(out["logits"].detach().cpu())
+            if self.attack is not None:
+                powers.extend(self._batch_powers(out))
             for key in ("bit_errors", "bits", "block_errors", "blocks", "decode_failures"):
                 if key in out:
                     counters[key] = counters.get(key, 0) + int(out[key])
@@ -115,5 +203,37 @@ class ImageRunner:
             result["bler"] = counters["block_errors"] / counters["blocks"]
         if "decode_failures" in counters:
             result["decode_failure_rate"] = counters["decode_failures"] / n
+        if self.attack is not None:
+            result.update(self._attack_metrics(powers, logits_all, labels_all))
         result["per_class"] = per_class
         return result
+
+    def _batch_powers(self, out: dict) -> list:
+        if "perturbation_power" in out:
+            return [(out["perturbation_power"].cpu(), out["signal_power"].cpu())]
+        link = self.system.link
+        if isinstance(link, PerturbedLink):
+            got, link.powers = link.powers, []
+            if not got:
+                raise ValueError(f"{type(self.system).__name__} does not send its images through its link (an analytical "
+                                 "bound?): an attack on the link does not apply to it")
+            return [(a.cpu(), b.cpu()) for a, b in got]
+        raise ValueError(f"{type(self.system).__name__} reported no perturbation powers under attack")
+
+    def _attack_metrics(self, powers, logits_all, labels) -> dict:
+        pp = torch.cat([a for a, _ in powers])
+        ps = torch.cat([b for _, b in powers])
+        out = {"measured_psr_db": summarize_psr(pp, ps)["measured_psr_db"]}
+        if not logits_all:
+            return out
+        logits = torch.cat(logits_all)
+        correct = (logits.argmax(-1) == labels).float()
+        targets = self.attack.target_classes
+        if targets:
+            in_t = torch.isin(labels, torch.tensor(targets))
+            out["target_accuracy"] = float(correct[in_t].mean()) if bool(in_t.any()) else None
+            out["innocent_accuracy"] = float(correct[~in_t].mean()) if bool((~in_t).any()) else None
+        towards, sources = misleading_target(self.attack)
+        if towards is not None:
+            out["misleading_rate"] = misleading_rate(logits, labels, towards, sources)
+        return out

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from .attacks.psr import perturbation_powers
 from .checkpoints import CheckpointError
 from .evaluation import ImageRunner, load_eval_images
 from .link.ofdm import OFDMLink
@@ -48,7 +49,13 @@ def pretrained_checkpoint(scenario: str, codec: str) -> tuple[Path, str]:
 
 
 class LearnedImageSystem:
-    """A :class:`SemanticSystem` as an image system of :class:`~sionna_semcomm.evaluation.ImageRunner`."""
+    """A :class:`SemanticSystem` as an image system of :class:`~sionna_semcomm.evaluation.ImageRunner`.
+
+    Under an attack (:meth:`set_attack`, any :class:`~sionna_semcomm.attacks.Attack` built against
+    :attr:`semantic_system` and :attr:`link`), every batch gets ``p = attack(images, labels, snr_db, taps)``
+    on its channel realization, added by the link's hook; the attack draws from its own random streams, so
+    the link's channel and noise are those of the clean run.
+    """
 
     def __init__(self, system: SemanticSystem, link_cfg, seed: int, device: str, checkpoint: dict):
         self.system = system.to(device).eval()
@@ -57,6 +64,16 @@ class LearnedImageSystem:
         self.device = device
         self.checkpoint = checkpoint
         self.clean_accuracy = None
+        self.attack = None
+
+    @property
+    def semantic_system(self) -> SemanticSystem:
+        """The attacked model (what white-box attacks differentiate through)."""
+        return self.system
+
+    def set_attack(self, attack) -> None:
+        """Apply ``attack`` (or ``None``: clean) to every following :meth:`transmit`."""
+        self.attack = attack
 
     def config(self) -> dict:
         return {"model": self.system.config.to_dict(), "checkpoint": self.checkpoint, "link": self.link_cfg.to_dict()}
@@ -78,8 +95,13 @@ class LearnedImageSystem:
 
     @torch.no_grad()
     def transmit(self, index, images, labels, snr_db, taps) -> dict:
-        out = self.system(images, self.link, snr_db, taps=taps)
-        return {"x_hat": out["x_hat"], "logits": out["logits"]}
+        if self.attack is None:
+            out = self.system(images, self.link, snr_db, taps=taps)
+            return {"x_hat": out["x_hat"], "logits": out["logits"]}
+        p = self.attack(images, labels, snr_db, taps)
+        out = self.system(images, self.link, snr_db, perturbation=p, taps=taps)
+        pp, ps = perturbation_powers(self.link, out["link"])
+        return {"x_hat": out["x_hat"], "logits": out["logits"], "perturbation_power": pp, "signal_power": ps}
 
 
 def learned_runner(codec: str, registry_factory=None):

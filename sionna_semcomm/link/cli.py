@@ -5,6 +5,13 @@ Examples::
     python -m sionna_semcomm.link --list
     python -m sionna_semcomm.link --scenario awgn_bits --systems uncoded-qpsk --snr-db 0 2 4 6 8 --out r.json
     python -m sionna_semcomm.link --scenario rayleigh_bits --csi perfect --plot ber.png
+    python -m sionna_semcomm.link --scenario rayleigh_cifar --systems mobilesc --snr-db 10 --attack pgd --psr-db -6
+
+Attacks (``--attack``: identity/none, jamming, fgm, pgd, pgm, semadv) apply to image systems: every attack to
+the learned systems, link-level ones (identity, jamming) to the conventional links too; generator attacks
+(pgm, semadv) load their weights from ``--attack-checkpoint``. Each run document then carries a top-level
+``"attack"`` (name, psr_db, measured_psr_db, target_class, threat model) and per SNR point the measured PSR,
+per-class accuracy / PSNR / SSIM and, with a target or controllable class, the misleading rate.
 
 Prints a table, writes the results JSON (``{"runs": [...]}``, one document per system) atomically after
 every SNR point, so an interrupted run keeps what it finished and ``--resume`` picks it up.
@@ -27,8 +34,9 @@ DEFAULT_SCENARIO = "awgn_bits"
 
 
 def _registry():
-    """The composition root: the core systems plus those of ``baselines`` (when installed)."""
+    """The composition root: the core systems and attacks plus those of ``baselines`` (when installed)."""
     from .. import systems
+    from ..attacks import register_attack
 
     try:
         import baselines.systems as baseline_systems
@@ -37,6 +45,7 @@ def _registry():
             raise
     else:
         baseline_systems.register(systems.register_system)
+        baseline_systems.register_attacks(register_attack)
     return systems
 
 
@@ -47,6 +56,16 @@ def _finite_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"SNR must be finite, got {text!r}")
+    return value
+
+
+def _finite_psr(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"PSR must be finite, got {text!r}")
     return value
 
 
@@ -74,6 +93,13 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--jpeg2000-mode", choices=["equal_budget", "fixed_rate"],
                    help="conventional links: equal OFDM budget or fixed JPEG2000 rate (default: the scenario's)")
     p.add_argument("--jpeg2000-bytes", type=_positive_int, help="conventional links, fixed_rate: codestream bytes per image")
+    a = p.add_argument_group("attacks (image systems)")
+    a.add_argument("--attack", help="identity|none, jamming, fgm, pgd, pgm, semadv (default: no attack)")
+    a.add_argument("--attack-checkpoint", help="generator attacks (pgm, semadv): trained weights (python -m sionna_semcomm.attack train)")
+    a.add_argument("--psr-db", type=_finite_psr, help="perturbation-to-signal ratio [dB] (generators: default the trained one)")
+    a.add_argument("--target-class", type=int, nargs="+", help="attacked class(es): reported per set; semadv: must match its checkpoint")
+    a.add_argument("--controllable-class", type=int, help="fgm/pgd: targeted variant towards this class (semadv: from its checkpoint)")
+    a.add_argument("--attack-steps", type=_positive_int, help="pgd: gradient steps (default 10)")
     p.add_argument("--seed", type=int, help="run seed (default: the scenario's)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
     p.add_argument("--out", help="results JSON file to write")
@@ -126,6 +152,44 @@ def _append_point(results: dict, snr: float, point: dict) -> None:
             results.setdefault(key, []).append(value)
 
 
+def _attach_attack(args, infos, runners, seed) -> None:
+    """Build ``--attack`` against every runner's system (the composition root's attack factory)."""
+    from ..attacks import build_attack
+
+    settings = {}
+    if args.attack_steps is not None:
+        if args.attack != "pgd":
+            raise SystemExit("error: --attack-steps applies to --attack pgd only")
+        settings["steps"] = args.attack_steps
+
+    def factory(system, link):
+        return build_attack(args.attack, system, link, psr_db=args.psr_db, target_class=args.target_class,
+                            controllable_class=args.controllable_class, checkpoint=args.attack_checkpoint, seed=seed,
+                            **settings)
+
+    for info, runner in zip(infos, runners):
+        if not hasattr(runner, "set_attack"):
+            raise SystemExit(f"error: --attack applies to image systems; {info.name} is a {info.kind} system")
+        try:
+            runner.set_attack(factory)
+        except (ValueError, OSError) as e:
+            raise SystemExit(f"error: {info.name}: {e}") from None
+
+
+def _attack_record(attack, results: dict) -> dict:
+    """The run document's top-level ``"attack"``: the attack's description + the measured PSR (mean over the
+    SNR points finished so far, dB; ``None`` without a perturbation)."""
+    from ..evaluation import misleading_target
+
+    measured = [v for v in results.get("measured_psr_db", []) if v is not None]
+    d = attack.describe()
+    towards, sources = misleading_target(attack)
+    return {"name": d.pop("name"), "psr_db": d.pop("psr_db"),
+            "measured_psr_db": sum(measured) / len(measured) if measured else None,
+            "target_class": d.pop("target_class"), **d, "misleading_towards": towards,
+            "misleading_sources": list(sources) if sources else None}
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     """Run the command; returns the run documents (also written to ``--out``)."""
     args = setup_args().parse_args(argv)
@@ -160,14 +224,25 @@ def main(argv: list[str] | None = None) -> list[dict]:
         runners = [info.build(scenario, options) for info in infos]
     except (ValueError, OSError) as e:  # bad settings, missing data: say what, not a traceback
         raise SystemExit(f"error: {e}") from None
+    if args.attack is not None:
+        _attach_attack(args, infos, runners, seed)
+    elif any(v is not None for v in (args.attack_checkpoint, args.psr_db, args.target_class, args.controllable_class,
+                                       args.attack_steps)):
+        raise SystemExit("error: --attack-checkpoint, --psr-db, --target-class, --controllable-class and --attack-steps "
+                         "need --attack")
     previous = _previous(args.out, args.resume)
 
     runs = []
     for info, runner in zip(infos, runners):
         config = {"scenario": scenario.to_dict(), "system": runner.config()}
         results = {"snr_db": []}
+        attack = getattr(runner, "attack", None)
+        record = _attack_record(attack, results) if attack is not None else None
+        name = None
+        if attack is not None:
+            name = f"{scenario.name}/{info.name}/{attack.name}" + (f"@{attack.psr_db:g}dB" if attack.psr_db is not None else "")
         runs.append(make_run(scenario=scenario.name, system=info.name, seed=seed, config=config,
-                             results=results, conventional=info.conventional))
+                             results=results, conventional=info.conventional, attack=record, name=name))
         runs[-1]["complete"] = False
 
     total = sum(r.work_per_point() for r in runners) * len(snr_points)
@@ -183,9 +258,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     bar.update(runner.work_per_point())
                 else:
                     bar.set_postfix_str(f"{run['system']} @ {snr:g} dB")
-                    point = runner.evaluate(snr, progress=bar.update)
+                    try:
+                        point = runner.evaluate(snr, progress=bar.update)
+                    except ValueError as e:
+                        bar.close()
+                        raise SystemExit(f"error: {run['system']}: {e}") from None
                 _append_point(res, snr, point)
                 res.update(runner.accounting())
+                if "attack" in run:
+                    run["attack"] = _attack_record(runner.attack, res)
                 if args.out:
                     write_runs(args.out, runs)
             run["complete"] = True

@@ -1,0 +1,141 @@
+"""SemAdv: input-agnostic, trained to hit only its target class; generator checkpoints and resume; PGD vs jamming."""
+
+import json
+
+import pytest
+import torch
+
+from sionna_semcomm.attacks import (
+    AttackTrainConfig,
+    GeneratorConfig,
+    GeneratorTrainer,
+    SemAdv,
+    build_attack,
+    load_generator_attack,
+    variation_loss,
+)
+from sionna_semcomm.checkpoints import CheckpointError
+from sionna_semcomm.data.base import ImageDataset
+from sionna_semcomm.link.config import LinkConfig
+from sionna_semcomm.link.ofdm import OFDMLink
+
+SMALL_GEN = GeneratorConfig(seed_dim=8, hidden=32, num_blocks=1)
+
+
+def _dataset(helpers, n, seed):
+    x, y = helpers.colour_data(n, seed)
+    return ImageDataset((x * 255).round().to(torch.uint8), y, [f"c{i}" for i in range(helpers.NUM_CLASSES)])
+
+
+def _per_class_accuracy(system, link, x, y, attack, snr=10.0, num_classes=4):
+    link.reseed(5)
+    if attack is not None:
+        attack.reseed(11)
+    taps = link.sample_taps((len(x),))
+    p = attack(x, y, snr, taps) if attack is not None else None
+    with torch.no_grad():
+        out = system(x, link, snr, perturbation=p, taps=taps)
+    correct = (out["logits"].argmax(-1) == y).float()
+    return torch.stack([correct[y == c].mean() for c in range(num_classes)])
+
+
+def test_output_depends_only_on_the_seed(tiny_system):
+    link = OFDMLink(64, LinkConfig(), seed=0)
+    atk = SemAdv(tiny_system, link, -6, target_class=2, generator_config=SMALL_GEN, seed=4)
+    x1, x2 = torch.rand(3, 3, 32, 32), torch.zeros(3, 3, 32, 32)
+    atk.reseed(7)
+    p1 = atk(x1, torch.tensor([0, 1, 2]), 10.0, link.sample_taps((3,)))
+    atk.reseed(7)
+    p2 = atk(x2, None, -5.0, None)  # other images, labels, SNR and channel: same perturbations
+    assert torch.equal(p1, p2)
+    p3 = atk(x1, None)  # the stream moves on: new seeds, new perturbations
+    assert not torch.allclose(p1, p3)
+    assert not torch.allclose(p1[0], p1[1])  # one seed per frame
+
+
+def test_variation_loss():
+    p = torch.randn(4, 100, dtype=torch.complex64)
+    p = p / p.abs().square().mean(-1, keepdim=True).sqrt()
+    assert -1.3 < float(variation_loss(p, None, 1.0)) < -0.7  # independent: about -1
+    same = p[:1].expand(4, 100)
+    assert abs(float(variation_loss(same, None, 1.0))) < 1e-6
+    assert float(variation_loss(p[:1], None, 1.0)) == 0.0
+
+
+def test_tiny_semadv_training_lowers_only_the_target_class(tmp_path, trained_system, helpers):
+    system = trained_system
+    train, val = _dataset(helpers, 128, 0), _dataset(helpers, 32, 1)
+    x, y = helpers.colour_data(64, 2)
+    eval_link = OFDMLink(64, helpers.AWGN, seed=3)
+    clean = _per_class_accuracy(system, eval_link, x, y, None)
+    assert clean.min() == 1.0  # the tiny system is good on this data
+
+    torch.manual_seed(1)
+    link = OFDMLink(64, helpers.AWGN, seed=0)
+    atk = SemAdv(system, link, -6.0, target_class=1, generator_config=SMALL_GEN, seed=0)
+    untrained = _per_class_accuracy(system, eval_link, x, y, atk)
+    cfg = AttackTrainConfig(epochs=15, batch_size=32, lr=1e-2, snr_db=10.0, val_snr_db=10.0)
+    trainer = GeneratorTrainer(atk, train, val, cfg, tmp_path / "semadv", seed=0,
+                               metadata={"system_checkpoint": {"path": "in-memory"}})
+    history = trainer.fit(show_progress=False)
+    trained = _per_class_accuracy(system, eval_link, x, y, atk)
+    assert untrained[1] >= 0.9 and trained[1] <= untrained[1] - 0.4  # the target class is hit ...
+    assert trained[[0, 2, 3]].min() >= 0.9  # ... the innocent classes are not
+    assert history[-1]["val_target_accuracy"] < history[0]["val_target_accuracy"]
+    assert abs(history[-1]["val_measured_psr_db"] + 6.0) < 1.0  # AWGN: received power ~1
+
+    # checkpoint: weights + metadata rebuild the same attack
+    for name in ("last.safetensors", "best.safetensors", "resume.pt", "history.json"):
+        assert (tmp_path / "semadv" / name).is_file()
+    loaded = load_generator_attack(tmp_path / "semadv" / "last.safetensors", system, eval_link, seed=11)
+    assert loaded.target_classes == (1,) and loaded.trained_psr_db == -6.0 and loaded.mode == "semantic"
+    assert loaded.checkpoint["system_checkpoint"] == {"path": "in-memory"}
+    atk.reseed(11)
+    assert torch.equal(loaded(x[:4], None), atk(x[:4], None))
+    assert json.loads((tmp_path / "semadv" / "history.json").read_text())["history"][-1]["epoch"] == 15
+    # the generator scales to any PSR at evaluation; the record keeps the trained one
+    louder = load_generator_attack(tmp_path / "semadv" / "last.safetensors", system, eval_link, psr_db=-2)
+    assert louder.describe()["psr_db"] == -2 and louder.describe()["trained_psr_db"] == -6.0
+    # a checkpoint for another frame size or domain is refused
+    other = OFDMLink(128, helpers.AWGN, seed=0)
+    with pytest.raises(CheckpointError, match="shape"):
+        load_generator_attack(tmp_path / "semadv" / "last.safetensors", system, other)
+
+
+def test_generator_training_resumes_exactly(tmp_path, tiny_system, helpers):
+    train, val = _dataset(helpers, 16, 0), _dataset(helpers, 8, 1)
+    cfg = AttackTrainConfig(epochs=2, batch_size=8, lr=1e-3, snr_min_db=5.0, snr_max_db=15.0)
+
+    def trainer(out):
+        torch.manual_seed(0)
+        link = OFDMLink(64, LinkConfig(equalizer="lmmse"), seed=0)
+        atk = SemAdv(tiny_system, link, -6, target_class=0, controllable_class=3, generator_config=SMALL_GEN)
+        return GeneratorTrainer(atk, train, val, cfg, tmp_path / out, seed=0)
+
+    full = trainer("a")
+    full.fit(show_progress=False)
+    first = trainer("b")
+    first.fit(epochs=1, show_progress=False)
+    resumed = trainer("b")
+    resumed.resume()
+    resumed.fit(show_progress=False)
+    for a, b in zip(full.attack.net.state_dict().values(), resumed.attack.net.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [h["train_loss"] for h in full.history] == [h["train_loss"] for h in resumed.history]
+    assert "val_misleading_rate" in full.history[-1]
+    other = trainer("c")
+    other.attack.psr_db = -2.0
+    other.out_dir = tmp_path / "b"
+    with pytest.raises(CheckpointError, match="written for"):
+        other.resume()
+
+
+def test_pgd_is_never_weaker_than_jamming(trained_system, helpers):
+    x, y = helpers.colour_data(32, 2)
+    link = OFDMLink(64, helpers.AWGN, seed=3)
+    for psr in (-14.0, -10.0):
+        jam = _per_class_accuracy(trained_system, link, x, y, build_attack("jamming", trained_system, link, psr_db=psr))
+        fgm = _per_class_accuracy(trained_system, link, x, y, build_attack("fgm", trained_system, link, psr_db=psr))
+        pgd = _per_class_accuracy(trained_system, link, x, y, build_attack("pgd", trained_system, link, psr_db=psr, steps=5))
+        assert pgd.mean() <= jam.mean() and pgd.mean() <= fgm.mean() + 1e-9, (psr, jam, fgm, pgd)
+    assert pgd.mean() < jam.mean() - 0.3  # and much stronger at -10 dB
