@@ -48,6 +48,31 @@ def pretrained_checkpoint(scenario: str, codec: str) -> tuple[Path, str]:
     return _weights_dir() / entry["file"], entry["sha256"]
 
 
+def pretrained_attack_checkpoint(scenario: str, attack: str, target_class=None, controllable_class=None) -> Path:
+    """The shipped generator for ``attack`` (``semadv``/``pgm``) on ``scenario``, sha256-checked.
+
+    SemAdv generators are looked up by target class (and controllable class): ``<scenario>-semadv-t2``,
+    ``<scenario>-semadv-t2-c5``; PGM by ``<scenario>-pgm``.
+    :raises CheckpointError: none shipped for that setting (the message lists what is), or a bad digest.
+    """
+    from .checkpoints import sha256_file
+
+    key = f"{scenario}-{attack}"
+    if attack == "semadv":
+        targets = [target_class] if isinstance(target_class, int) else list(target_class or [])
+        key += "".join(f"-t{t}" for t in targets) + (f"-c{controllable_class}" if controllable_class is not None else "")
+    manifest = pretrained_manifest()
+    if key not in manifest:
+        shipped = sorted(k for k in manifest if k.startswith(f"{scenario}-{attack}"))
+        raise CheckpointError(f"no shipped {attack} generator {key!r} (shipped: {', '.join(shipped) or 'none'}); "
+                              "train one with python -m sionna_semcomm.attack train and pass --attack-checkpoint")
+    path = _weights_dir() / manifest[key]["file"]
+    digest = sha256_file(path)
+    if digest != manifest[key]["sha256"]:
+        raise CheckpointError(f"{path} has sha256 {digest}, expected {manifest[key]['sha256']}")
+    return path
+
+
 class LearnedImageSystem:
     """A :class:`SemanticSystem` as an image system of :class:`~sionna_semcomm.evaluation.ImageRunner`.
 

@@ -30,7 +30,7 @@ from ..results import format_table, make_run, plot_runs, read_runs, write_runs
 from ..runtime import resolve_device
 from ..scenario import ScenarioError, list_scenarios, load_scenario
 
-DEFAULT_SCENARIO = "awgn_bits"
+DEFAULT_SCENARIO = "rayleigh_cifar"
 
 
 def _registry():
@@ -152,9 +152,20 @@ def _append_point(results: dict, snr: float, point: dict) -> None:
             results.setdefault(key, []).append(value)
 
 
-def _attach_attack(args, infos, runners, seed) -> None:
-    """Build ``--attack`` against every runner's system (the composition root's attack factory)."""
+def _attach_attack(args, infos, runners, seed, scenario_name: str) -> None:
+    """Build ``--attack`` against every runner's system (the composition root's attack factory).
+
+    Generator attacks without ``--attack-checkpoint`` use the generators shipped for the scenario."""
     from ..attacks import build_attack
+    from ..checkpoints import CheckpointError
+    from ..learned import pretrained_attack_checkpoint
+
+    if args.attack in ("semadv", "pgm") and args.attack_checkpoint is None:
+        try:
+            args.attack_checkpoint = str(pretrained_attack_checkpoint(scenario_name, args.attack, args.target_class,
+                                                                      args.controllable_class))
+        except CheckpointError as e:
+            raise SystemExit(f"error: {e}") from None
 
     settings = {}
     if args.attack_steps is not None:
@@ -225,7 +236,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     except (ValueError, OSError) as e:  # bad settings, missing data: say what, not a traceback
         raise SystemExit(f"error: {e}") from None
     if args.attack is not None:
-        _attach_attack(args, infos, runners, seed)
+        _attach_attack(args, infos, runners, seed, scenario.name)
     elif any(v is not None for v in (args.attack_checkpoint, args.psr_db, args.target_class, args.controllable_class,
                                        args.attack_steps)):
         raise SystemExit("error: --attack-checkpoint, --psr-db, --target-class, --controllable-class and --attack-steps "

@@ -1,0 +1,36 @@
+"""The weights shipped with the package: present, sha256-checked, loadable, and used by default."""
+
+import pytest
+
+from sionna_semcomm.checkpoints import CheckpointError, sha256_file
+from sionna_semcomm.learned import pretrained_attack_checkpoint, pretrained_checkpoint, pretrained_manifest
+from sionna_semcomm.semantic import load_system
+
+
+def test_manifest_digests_match_the_files():
+    manifest = pretrained_manifest()
+    assert "rayleigh_cifar-mobilesc" in manifest
+    for key, entry in manifest.items():
+        path, sha = pretrained_checkpoint(*key.split("-", 1)) if key.endswith("mobilesc") else (None, None)
+        if path is not None:
+            assert sha256_file(path) == sha == entry["sha256"]
+        assert entry["command"].startswith("python -m sionna_semcomm.")
+
+
+def test_default_cifar_system_loads_with_its_digest():
+    path, sha = pretrained_checkpoint("rayleigh_cifar", "mobilesc")
+    system, meta = load_system(path, sha)
+    assert system.num_symbols == 384 and meta["scenario"] == "rayleigh_cifar"
+
+
+def test_shipped_generators_are_found_by_setting():
+    assert pretrained_attack_checkpoint("rayleigh_cifar", "semadv", [2]).name == "rayleigh_cifar-semadv-t2.safetensors"
+    assert pretrained_attack_checkpoint("rayleigh_cifar", "semadv", [2], 5).name == "rayleigh_cifar-semadv-t2-c5.safetensors"
+    assert pretrained_attack_checkpoint("rayleigh_cifar", "pgm").name == "rayleigh_cifar-pgm.safetensors"
+    with pytest.raises(CheckpointError, match="no shipped semadv generator 'rayleigh_cifar-semadv-t7'.*shipped: "):
+        pretrained_attack_checkpoint("rayleigh_cifar", "semadv", [7])
+
+
+def test_unknown_scenario_has_no_default_weights():
+    with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'awgn_bits'"):
+        pretrained_checkpoint("awgn_bits", "mobilesc")
