@@ -25,12 +25,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
+
+from .argtypes import finite_float, positive_int
 
 __all__ = ["setup_args", "main", "attack_registry"]
 
@@ -49,24 +50,8 @@ def attack_registry():
     return registry
 
 
-def _finite(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
-    return value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def setup_args() -> argparse.ArgumentParser:
@@ -78,23 +63,23 @@ def setup_args() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a perturbation generator (semadv, pgm) against a system checkpoint")
     t.add_argument("--scenario", default="rayleigh_cifar", help="scenario name or .toml path (default: %(default)s)")
     t.add_argument("--attack", required=True, help="generator attack: semadv or pgm")
-    t.add_argument("--psr-db", type=_finite, required=True, help="PSR budget [dB]")
+    t.add_argument("--psr-db", type=finite_float("value"), required=True, help="PSR budget [dB]")
     t.add_argument("--target-class", type=int, nargs="+", help="attacked class(es) (semadv: required)")
     t.add_argument("--controllable-class", type=int, help="semadv: push the target set to this class (controllable mode)")
     t.add_argument("--checkpoint", help="system weights (default: the weights shipped for the scenario)")
     t.add_argument("--data-dir", help="data set folder (else $SIONNA_SEMCOMM_DATA)")
     t.add_argument("--out-dir", help="checkpoint folder (default: runs/attack/<scenario>-<attack>-...)")
-    t.add_argument("--epochs", type=_positive_int, help="epochs (default 10)")
-    t.add_argument("--batch-size", type=_positive_int, help="batch size (default: the scenario's [train] batch size)")
-    t.add_argument("--max-steps", type=_positive_int, help="at most this many batches per epoch (quick runs)")
-    t.add_argument("--num-train", type=_positive_int, help="use only the first N training images (quick runs)")
-    t.add_argument("--lr", type=_finite, help="Adam learning rate (default 5e-4)")
-    t.add_argument("--snr-db", type=_finite, help="fixed training SNR [dB] (default: uniform over the scenario's training range)")
-    t.add_argument("--variation-weight", type=_finite, help="semadv: weight of the variation regulariser (default 0.1)")
-    t.add_argument("--w-rec", type=_finite, help="pgm: weight of the reconstruction error it also maximises (default 0)")
-    t.add_argument("--seed-dim", type=_positive_int, help="generator seed dimension (default 64)")
-    t.add_argument("--hidden", type=_positive_int, help="generator hidden width (default 256)")
-    t.add_argument("--num-blocks", type=_positive_int, help="generator Linear+LeakyReLU blocks (default 3)")
+    t.add_argument("--epochs", type=positive_int, help="epochs (default 10)")
+    t.add_argument("--batch-size", type=positive_int, help="batch size (default: the scenario's [train] batch size)")
+    t.add_argument("--max-steps", type=positive_int, help="at most this many batches per epoch (quick runs)")
+    t.add_argument("--num-train", type=positive_int, help="use only the first N training images (quick runs)")
+    t.add_argument("--lr", type=finite_float("value"), help="Adam learning rate (default 5e-4)")
+    t.add_argument("--snr-db", type=finite_float("value"), help="fixed training SNR [dB] (default: uniform over the scenario's training range)")
+    t.add_argument("--variation-weight", type=finite_float("value"), help="semadv: weight of the variation regulariser (default 0.1)")
+    t.add_argument("--w-rec", type=finite_float("value"), help="pgm: weight of the reconstruction error it also maximises (default 0)")
+    t.add_argument("--seed-dim", type=positive_int, help="generator seed dimension (default 64)")
+    t.add_argument("--hidden", type=positive_int, help="generator hidden width (default 256)")
+    t.add_argument("--num-blocks", type=positive_int, help="generator Linear+LeakyReLU blocks (default 3)")
     t.add_argument("--seed", type=int, help="run seed (default: the scenario's)")
     t.add_argument("--device", default="auto")
     t.add_argument("--resume", action="store_true", help="continue from OUT_DIR/resume.pt")
@@ -106,12 +91,12 @@ def setup_args() -> argparse.ArgumentParser:
     d.add_argument("--attacks", nargs="+", default=["jamming", "fgm", "pgd"], help="attacks (default: %(default)s)")
     d.add_argument("--attack-checkpoint", nargs="+", default=[],
                    help="generator weights: NAME=FILE per generator attack (a bare FILE when only one is listed)")
-    d.add_argument("--psr-db", type=_finite, help="PSR [dB] (required unless every attack is a generator)")
-    d.add_argument("--snr-db", type=_finite, default=10.0, help="SNR [dB] (default: %(default)s)")
+    d.add_argument("--psr-db", type=finite_float("value"), help="PSR [dB] (required unless every attack is a generator)")
+    d.add_argument("--snr-db", type=finite_float("value"), default=10.0, help="SNR [dB] (default: %(default)s)")
     d.add_argument("--target-class", type=int, nargs="+", help="attacked class(es) (recorded)")
     d.add_argument("--statistic", choices=["ks", "ad"], default="ks", help="goodness-of-fit statistic (default: %(default)s)")
-    d.add_argument("--num-images", type=_positive_int, help="test images (default: the scenario's)")
-    d.add_argument("--batch-size", type=_positive_int)
+    d.add_argument("--num-images", type=positive_int, help="test images (default: the scenario's)")
+    d.add_argument("--batch-size", type=positive_int)
     d.add_argument("--data-dir")
     d.add_argument("--seed", type=int)
     d.add_argument("--device", default="auto")
@@ -120,7 +105,7 @@ def setup_args() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("plot", help="per-class bars and misleading rate vs PSR from link-command results files")
     pl.add_argument("results", nargs="+", help="results JSON files of python -m sionna_semcomm.link")
-    pl.add_argument("--snr-db", type=_finite, help="SNR point to draw (default: each run's first)")
+    pl.add_argument("--snr-db", type=finite_float("value"), help="SNR point to draw (default: each run's first)")
     pl.add_argument("--systems", nargs="+", help="only these systems")
     pl.add_argument("--out", required=True, help="figure file (PNG/PDF/SVG)")
     return p

@@ -38,6 +38,7 @@ from typing import Callable
 import torch
 
 from .atomic import atomic_write_json
+from .argtypes import positive_int
 from .results import versions
 from .runtime import make_generator, resolve_device
 
@@ -360,34 +361,26 @@ def bench_attacks(batch_size: int, repeats: int, warmup: int, device: str, steps
 
 
 # ---------------------------------------------------------------------------------------------- CLI
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def setup_args() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m sionna_semcomm.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--batch-sizes", nargs="+", type=_positive_int, default=[64, 256], help="link batch sizes (default: %(default)s)")
-    p.add_argument("--repeats", type=_positive_int, default=20, help="timed calls per figure; the median is reported (default: %(default)s)")
+    p.add_argument("--batch-sizes", nargs="+", type=positive_int, default=[64, 256], help="link batch sizes (default: %(default)s)")
+    p.add_argument("--repeats", type=positive_int, default=20, help="timed calls per figure; the median is reported (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls before timing (default: %(default)s)")
-    p.add_argument("--ldpc-batch-size", type=_positive_int, default=64, help="codewords per LDPC decoder call (default: %(default)s)")
-    p.add_argument("--ldpc-repeats", type=_positive_int, default=5, help="timed LDPC/BitLink calls (default: %(default)s)")
+    p.add_argument("--ldpc-batch-size", type=positive_int, default=64, help="codewords per LDPC decoder call (default: %(default)s)")
+    p.add_argument("--ldpc-repeats", type=positive_int, default=5, help="timed LDPC/BitLink calls (default: %(default)s)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
     p.add_argument("--precision", choices=["single", "double"], default="single", help="link precision (default: %(default)s)")
     p.add_argument("--clock", choices=list(CLOCKS), default="wall",
                    help="wall: elapsed time; process: CPU seconds of this process (CPU only; with --threads 1 it "
                         "is robust to other jobs on a shared machine) (default: %(default)s)")
-    p.add_argument("--threads", type=_positive_int, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--threads", type=positive_int, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--skip-ldpc", action="store_true", help="skip the LDPC decoder and BitLink figures")
     p.add_argument("--skip-attacks", action="store_true", help="skip the attack-cost figures")
-    p.add_argument("--attack-batch-size", type=_positive_int, default=64, help="images per attack call (default: %(default)s)")
-    p.add_argument("--attack-steps", type=_positive_int, default=10, help="PGD steps (default: %(default)s)")
-    p.add_argument("--attack-repeats", type=_positive_int, default=5, help="timed attack calls (default: %(default)s)")
+    p.add_argument("--attack-batch-size", type=positive_int, default=64, help="images per attack call (default: %(default)s)")
+    p.add_argument("--attack-steps", type=positive_int, default=10, help="PGD steps (default: %(default)s)")
+    p.add_argument("--attack-repeats", type=positive_int, default=5, help="timed attack calls (default: %(default)s)")
     p.add_argument("--profile", action="store_true", help="print torch.profiler tables of OFDMLink at the largest batch")
     p.add_argument("--quick", action="store_true", help="tiny run (batch 8, 2 repeats, LDPC batch 4): checks the tool, not the speed")
     p.add_argument("--out", default="bench.json", help="JSON file to write (default: %(default)s)")

@@ -15,7 +15,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from .checkpoints import CheckpointError, load_state_into, load_weights, save_weights

@@ -1,6 +1,5 @@
 """Training through the link, checkpoints, resume, and the learned system on the link command."""
 
-import json
 import pickle
 
 import numpy as np

@@ -20,7 +20,6 @@ every SNR point, so an interrupted run keeps what it finished and ``--resume`` p
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 
@@ -29,6 +28,7 @@ from tqdm import tqdm
 from ..results import format_table, make_run, plot_runs, read_runs, write_runs
 from ..runtime import resolve_device
 from ..scenario import ScenarioError, list_scenarios, load_scenario
+from ..argtypes import finite_float, positive_int
 
 DEFAULT_SCENARIO = "rayleigh_cifar"
 
@@ -49,57 +49,33 @@ def _registry():
     return systems
 
 
-def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"SNR must be finite, got {text!r}")
-    return value
 
 
-def _finite_psr(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"PSR must be finite, got {text!r}")
-    return value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def setup_args() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m sionna_semcomm.link", description=__doc__.split("\n\n")[0])
     p.add_argument("--scenario", default=DEFAULT_SCENARIO, help="scenario name or path to a .toml file (default: %(default)s)")
     p.add_argument("--systems", nargs="+", help="systems to run (default: the scenario's)")
-    p.add_argument("--snr-db", nargs="+", type=_finite_float, help="SNR points, Es/N0 per channel use [dB] (default: the scenario's)")
+    p.add_argument("--snr-db", nargs="+", type=finite_float("SNR"), help="SNR points, Es/N0 per channel use [dB] (default: the scenario's)")
     p.add_argument("--csi", choices=["ls", "perfect"], help="channel knowledge at the receiver (default: the scenario's)")
-    p.add_argument("--num-bits", type=_positive_int, help="information bits per SNR point for bit systems")
-    p.add_argument("--num-images", type=_positive_int, help="images per SNR point for image systems")
-    p.add_argument("--batch-size", type=_positive_int, help="frames/images per batch")
+    p.add_argument("--num-bits", type=positive_int, help="information bits per SNR point for bit systems")
+    p.add_argument("--num-images", type=positive_int, help="images per SNR point for image systems")
+    p.add_argument("--batch-size", type=positive_int, help="frames/images per batch")
     p.add_argument("--data-dir", help="dataset folder for image systems (else $SIONNA_SEMCOMM_DATA)")
     p.add_argument("--checkpoint", help="learned systems: weights file (default: the weights shipped for the scenario)")
     p.add_argument("--jpeg2000-mode", choices=["equal_budget", "fixed_rate"],
                    help="conventional links: equal OFDM budget or fixed JPEG2000 rate (default: the scenario's)")
-    p.add_argument("--jpeg2000-bytes", type=_positive_int, help="conventional links, fixed_rate: codestream bytes per image")
+    p.add_argument("--jpeg2000-bytes", type=positive_int, help="conventional links, fixed_rate: codestream bytes per image")
     a = p.add_argument_group("attacks (image systems)")
     a.add_argument("--attack", help="identity|none, jamming, fgm, pgd, pgm, semadv (default: no attack)")
     a.add_argument("--attack-checkpoint", help="generator attacks (pgm, semadv): trained weights (python -m sionna_semcomm.attack train)")
-    a.add_argument("--psr-db", type=_finite_psr, help="perturbation-to-signal ratio [dB] (generators: default the trained one)")
+    a.add_argument("--psr-db", type=finite_float("PSR"), help="perturbation-to-signal ratio [dB] (generators: default the trained one)")
     a.add_argument("--target-class", type=int, nargs="+", help="attacked class(es): reported per set; semadv: must match its checkpoint")
     a.add_argument("--controllable-class", type=int, help="fgm/pgd: targeted variant towards this class (semadv: from its checkpoint)")
-    a.add_argument("--attack-steps", type=_positive_int, help="pgd: gradient steps (default 10)")
+    a.add_argument("--attack-steps", type=positive_int, help="pgd: gradient steps (default 10)")
     p.add_argument("--seed", type=int, help="run seed (default: the scenario's)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
     p.add_argument("--out", help="results JSON file to write")
