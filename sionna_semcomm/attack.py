@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -209,21 +208,9 @@ def _train(args, argv) -> list[dict]:
                 "dataset": scenario.images.dataset, "train_images": len(train_set), "val_images": len(val_set),
                 "link": link_cfg.to_dict()}
     trainer = GeneratorTrainer(attack, train_set, val_set, cfg, out_dir, seed, device, metadata)
-    if args.resume:
-        from .checkpoints import CheckpointError
+    from .train import run_training
 
-        try:
-            trainer.resume()
-        except (CheckpointError, FileNotFoundError) as e:
-            raise SystemExit(f"error: cannot resume: {e}") from None
-    try:
-        history = trainer.fit(max_steps=args.max_steps, show_progress=not args.no_progress)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted after epoch {trainer.epoch}: checkpoints in {out_dir}; continue with --resume", file=sys.stderr)
-        raise SystemExit(130) from None
-    last = history[-1] if history else {}
-    print(json.dumps({"out_dir": str(out_dir), "epochs": trainer.epoch,
-                      **{k: v for k, v in last.items() if k.startswith("val_")}}))
+    history = run_training(trainer, out_dir, args.resume, args.max_steps, not args.no_progress)
     return history
 
 

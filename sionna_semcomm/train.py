@@ -301,18 +301,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
     metadata = {"scenario": scenario.name, "seed": seed, "command": "python -m sionna_semcomm.train " + " ".join(argv or sys.argv[1:]),
                 "train_images": len(train_set), "val_images": len(val_set), "dataset": scenario.images.dataset}
     trainer = Trainer(system, scenario.link, train_set, val_set, tcfg, out_dir, seed, device, metadata)
-    if args.resume:
+    return run_training(trainer, out_dir, args.resume, args.max_steps, not args.no_progress)
+
+
+def run_training(trainer, out_dir, resume: bool, max_steps: int | None, show_progress: bool) -> list[dict]:
+    """The command-line side of a trainer (this one or the attack generators'): ``--resume``, fit,
+    Ctrl-C keeping finished epochs, and a one-line JSON summary of the last validation."""
+    if resume:
         try:
             trainer.resume()
         except (CheckpointError, FileNotFoundError) as e:
             raise SystemExit(f"error: cannot resume: {e}") from None
     try:
-        history = trainer.fit(max_steps=args.max_steps, show_progress=not args.no_progress)
+        history = trainer.fit(max_steps=max_steps, show_progress=show_progress)
     except KeyboardInterrupt:
         print(f"\ninterrupted after epoch {trainer.epoch}: checkpoints in {out_dir}; continue with --resume", file=sys.stderr)
         raise SystemExit(130) from None
     last = history[-1] if history else {}
-    print(json.dumps({"out_dir": str(out_dir), "epochs": trainer.epoch, **{k: last.get(k) for k in ("val_loss", "val_psnr", "val_accuracy")}}))
+    print(json.dumps({"out_dir": str(out_dir), "epochs": trainer.epoch, **{k: v for k, v in last.items() if k.startswith("val_")}}))
     return history
 
 

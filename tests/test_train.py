@@ -1,8 +1,6 @@
 """Training through the link, checkpoints, resume, and the learned system on the link command."""
 
-import pickle
 
-import numpy as np
 import pytest
 import torch
 
@@ -18,30 +16,10 @@ TINY = ModelConfig(image_shape=(3, 32, 32), num_symbols=64, classifier_width=4,
                    codec_hparams={"channels": (8, 8), "num_blocks": 1, "expansion": 2})
 
 
-def _cifar_dir(tmp_path, n=48):
-    """A tiny CIFAR-10 folder in the official format, generated here (smooth images with class-dependent colour)."""
-    root = tmp_path / "cifar-10-batches-py"
-    root.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    labels = np.arange(n) % 10
-    yy, xx = np.mgrid[0:32, 0:32] / 31.0
-    imgs = []
-    for lab in labels:
-        base = np.stack([yy * (lab % 3) / 2, xx * (lab % 5) / 4, (yy + xx) / 2]) * 200 + rng.normal(0, 10, (3, 32, 32))
-        imgs.append(np.clip(base, 0, 255).astype(np.uint8).reshape(-1))
-    data = {b"data": np.stack(imgs), b"labels": labels.tolist(), b"filenames": [b"x"] * n, b"batch_label": b"b"}
-    for name in ("data_batch_1", "test_batch"):
-        with open(root / name, "wb") as f:
-            pickle.dump(data, f, protocol=4)
-    with open(root / "batches.meta", "wb") as f:
-        pickle.dump({b"label_names": [f"c{i}".encode() for i in range(10)]}, f, protocol=4)
-    return tmp_path
-
-
-def _dataset(tmp_path):
+def _dataset(tmp_path, make_cifar_dir):
     from sionna_semcomm.data import load_dataset
 
-    d = _cifar_dir(tmp_path)
+    d = make_cifar_dir(tmp_path)
     return load_dataset("cifar10", "train", d, val_fraction=0.25), load_dataset("cifar10", "val", d, val_fraction=0.25)
 
 
@@ -64,8 +42,8 @@ def test_symbol_classifier_variant():
     assert out["logits"].shape == (2, 10)
 
 
-def test_tiny_training_lowers_the_loss(tmp_path):
-    train, val = _dataset(tmp_path)
+def test_tiny_training_lowers_the_loss(tmp_path, make_cifar_dir):
+    train, val = _dataset(tmp_path, make_cifar_dir)
     torch.manual_seed(0)
     cfg = TrainConfig(epochs=6, batch_size=12, lr=3e-3, snr_min_db=10, snr_max_db=20)
     trainer = Trainer(SemanticSystem(TINY), LinkConfig(channel=ChannelSpec("awgn"), csi="perfect", equalizer="lmmse"),
@@ -106,8 +84,8 @@ def test_resume_state_refuses_code(tmp_path):
         load_resume_state(tmp_path / "resume.pt")
 
 
-def test_train_cli_resumes_after_an_interrupt(tmp_path, monkeypatch):
-    data = _cifar_dir(tmp_path / "data")
+def test_train_cli_resumes_after_an_interrupt(tmp_path, monkeypatch, make_cifar_dir):
+    data = make_cifar_dir(tmp_path / "data")
     scenario = tmp_path / "tiny.toml"
     scenario.write_text(
         "seed = 0\n[link]\nequalizer = 'lmmse'\n[channel]\nkind = 'awgn'\n"

@@ -5,9 +5,7 @@ tiny multi-threaded convolutions 10-100x slower.
 """
 
 import contextlib
-import pickle
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -86,28 +84,8 @@ def _train_tiny():
     return system.eval()
 
 
-def cifar_dir(tmp_path, n=40):
-    """A tiny CIFAR-10 folder in the official format (class-coloured images), as tests/test_train.py makes."""
-    root = tmp_path / "cifar-10-batches-py"
-    root.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    labels = np.arange(n) % 10
-    yy, xx = np.mgrid[0:32, 0:32] / 31.0
-    imgs = []
-    for lab in labels:
-        base = np.stack([yy * (lab % 3) / 2, xx * (lab % 5) / 4, (yy + xx) / 2]) * 200 + rng.normal(0, 10, (3, 32, 32))
-        imgs.append(np.clip(base, 0, 255).astype(np.uint8).reshape(-1))
-    data = {b"data": np.stack(imgs), b"labels": labels.tolist(), b"filenames": [b"x"] * n, b"batch_label": b"b"}
-    for name in ("data_batch_1", "test_batch"):
-        with open(root / name, "wb") as f:
-            pickle.dump(data, f, protocol=4)
-    with open(root / "batches.meta", "wb") as f:
-        pickle.dump({b"label_names": [f"c{i}".encode() for i in range(10)]}, f, protocol=4)
-    return tmp_path
-
-
 @pytest.fixture(scope="session")
-def helpers():
+def helpers(make_cifar_dir):
     """Plain helpers for the test modules (conftest is not importable under --import-mode=importlib)."""
 
     class H:
@@ -115,5 +93,5 @@ def helpers():
 
     h = H()
     h.NUM_CLASSES, h.TINY, h.AWGN = NUM_CLASSES, TINY, AWGN
-    h.colour_data, h.cifar_dir, h.single_thread = colour_data, cifar_dir, single_thread
+    h.colour_data, h.cifar_dir, h.single_thread = colour_data, make_cifar_dir, single_thread
     return h

@@ -1,0 +1,33 @@
+"""Fixtures shared by every test folder."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+
+def cifar_dir(tmp_path, n=48):
+    """A tiny CIFAR-10 folder in the official format (class-coloured images): smooth images whose colours depend on the class."""
+    root = tmp_path / "cifar-10-batches-py"
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    labels = np.arange(n) % 10
+    yy, xx = np.mgrid[0:32, 0:32] / 31.0
+    imgs = []
+    for lab in labels:
+        base = np.stack([yy * (lab % 3) / 2, xx * (lab % 5) / 4, (yy + xx) / 2]) * 200 + rng.normal(0, 10, (3, 32, 32))
+        imgs.append(np.clip(base, 0, 255).astype(np.uint8).reshape(-1))
+    data = {b"data": np.stack(imgs), b"labels": labels.tolist(), b"filenames": [b"x"] * n, b"batch_label": b"b"}
+    for name in ("data_batch_1", "test_batch"):
+        with open(root / name, "wb") as f:
+            pickle.dump(data, f, protocol=4)
+    with open(root / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [f"c{i}".encode() for i in range(10)]}, f, protocol=4)
+    return tmp_path
+
+
+
+@pytest.fixture(scope="session")
+def make_cifar_dir():
+    """``make_cifar_dir(tmp_path, n=48)`` writes a tiny CIFAR-10 folder in the official format and returns ``tmp_path``."""
+    return cifar_dir
