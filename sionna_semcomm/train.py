@@ -216,28 +216,39 @@ class Trainer:
 
     def fit(self, epochs: int | None = None, max_steps: int | None = None, show_progress: bool = True) -> list[dict]:
         """Train up to ``epochs`` (default the config's) total epochs; returns the history."""
-        epochs = epochs or self.cfg.epochs
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        per_epoch = len(self.train_set) if max_steps is None else min(len(self.train_set), max_steps * self.cfg.batch_size)
-        bar = tqdm(total=(epochs - self.epoch) * per_epoch, unit="img", disable=not show_progress, file=sys.stderr)
-        try:
-            while self.epoch < epochs:
-                started = time.time()
+        return fit_epochs(self, epochs, max_steps, show_progress)
 
-                def progress(n, loss):
-                    bar.update(n)
-                    bar.set_postfix_str(f"epoch {self.epoch + 1}/{epochs} loss {loss:.4f}")
 
-                train = self.train_epoch(max_steps, progress)
-                val = self.validate()
-                self.epoch += 1
-                self.history.append({"epoch": self.epoch, "train_loss": train["loss"], "train_rec": train["rec"],
-                                     "train_ce": train["ce"], "val_loss": val["loss"], "val_psnr": val["psnr"],
-                                     "val_accuracy": val["accuracy"], "seconds": time.time() - started})
-                self._save(val)
-        finally:
-            bar.close()
-        return self.history
+def fit_epochs(trainer, epochs: int | None, max_steps: int | None, show_progress: bool, desc: str | None = None) -> list[dict]:
+    """The epoch loop every trainer here shares (system and attack generators).
+
+    ``trainer`` has ``cfg`` (``epochs``, ``batch_size``), ``train_set``, ``out_dir``, ``epoch``, ``history``,
+    ``train_epoch(max_steps, progress) -> dict``, ``validate() -> dict`` and ``_save(val)``. Each finished
+    epoch appends ``{"epoch", "train_<k>", "val_<k>", "seconds"}`` to the history and is saved before the
+    next one starts, so an interrupt loses at most the epoch in progress.
+    """
+    epochs = epochs or trainer.cfg.epochs
+    trainer.out_dir.mkdir(parents=True, exist_ok=True)
+    n = len(trainer.train_set)
+    per_epoch = n if max_steps is None else min(n, max_steps * trainer.cfg.batch_size)
+    bar = tqdm(total=(epochs - trainer.epoch) * per_epoch, unit="img", disable=not show_progress, file=sys.stderr, desc=desc)
+    try:
+        while trainer.epoch < epochs:
+            started = time.time()
+
+            def progress(count, loss):
+                bar.update(count)
+                bar.set_postfix_str(f"epoch {trainer.epoch + 1}/{epochs} loss {loss:.4f}")
+
+            train = trainer.train_epoch(max_steps, progress)
+            val = trainer.validate()
+            trainer.epoch += 1
+            trainer.history.append({"epoch": trainer.epoch, **{f"train_{k}": v for k, v in train.items()},
+                                    **{f"val_{k}": v for k, v in val.items()}, "seconds": time.time() - started})
+            trainer._save(val)
+    finally:
+        bar.close()
+    return trainer.history
 
 
 def setup_args() -> argparse.ArgumentParser:

@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from ..atomic import atomic_write_json
 from ..checkpoints import CheckpointError, load_resume_state, load_state_into, save_resume_state
@@ -200,25 +197,6 @@ class GeneratorTrainer:
 
     def fit(self, epochs: int | None = None, max_steps: int | None = None, show_progress: bool = True) -> list[dict]:
         """Train up to ``epochs`` (default the config's) total epochs; returns the history."""
-        epochs = epochs or self.cfg.epochs
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        per_epoch = len(self.train_set) if max_steps is None else min(len(self.train_set), max_steps * self.cfg.batch_size)
-        bar = tqdm(total=(epochs - self.epoch) * per_epoch, unit="img", disable=not show_progress, file=sys.stderr,
-                   desc=f"{self.attack.name} @ {self.attack.psr_db:g} dB")
-        try:
-            while self.epoch < epochs:
-                started = time.time()
+        from ..train import fit_epochs
 
-                def progress(n, loss):
-                    bar.update(n)
-                    bar.set_postfix_str(f"epoch {self.epoch + 1}/{epochs} loss {loss:.4f}")
-
-                train = self.train_epoch(max_steps, progress)
-                val = self.validate()
-                self.epoch += 1
-                self.history.append({"epoch": self.epoch, **{f"train_{k}": v for k, v in train.items()},
-                                     **{f"val_{k}": v for k, v in val.items()}, "seconds": time.time() - started})
-                self._save(val)
-        finally:
-            bar.close()
-        return self.history
+        return fit_epochs(self, epochs, max_steps, show_progress, desc=f"{self.attack.name} @ {self.attack.psr_db:g} dB")
