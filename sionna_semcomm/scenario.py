@@ -139,8 +139,19 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "val_fraction": _NUMBER,
         "val_snr_db": _NUMBER,
     },
+    # adversarial fine-tuning (sionna_semcomm.defense.DefenseConfig validates the values)
+    "defense": {
+        "variant": (str,),
+        "epochs": (int,),
+        "lr": _NUMBER,
+        "clean_fraction": _NUMBER,
+        "psr_db": _NUMBER,
+        "generator_updates": (int,),
+        "generator_lr": _NUMBER,
+        "generator_epochs": (int,),
+    },
 }
-EXTRA_SECTIONS = ("jpeg2000", "model", "train")
+EXTRA_SECTIONS = ("jpeg2000", "model", "train", "defense")
 
 
 def scenario_dirs() -> list[Path]:

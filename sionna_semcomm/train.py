@@ -128,6 +128,7 @@ class Trainer:
         self._shuffle_gen.set_state(state["shuffle_rng"])
         self.link.channel_model.generator.set_state(state["channel_rng"])
         self.link._noise_generator.set_state(state["noise_rng"])
+        self._load_extra_state(state.get("extra", {}))
 
     def _save(self, val: dict) -> None:
         meta = {**self.metadata, "epoch": self.epoch, "val": val, "train_config": dataclasses.asdict(self.cfg)}
@@ -142,6 +143,7 @@ class Trainer:
             "model_config": self.system.config.to_dict(), "epoch": self.epoch, "history": self.history,
             "best": self.best, "snr_rng": self._snr_gen.get_state(), "shuffle_rng": self._shuffle_gen.get_state(),
             "channel_rng": self.link.channel_model.generator.get_state(), "noise_rng": self.link._noise_generator.get_state(),
+            "extra": self._extra_state(),
         })
         atomic_write_json(self.out_dir / "history.json", {"metadata": self.metadata, "history": self.history})
         self._plot()
@@ -169,7 +171,21 @@ class Trainer:
         atomic_write(self.out_dir / "learning_curve.png", lambda tmp: fig.savefig(tmp, format="png", dpi=100))
         plt.close(fig)
 
+    def _extra_state(self) -> dict:
+        """More resume state of subclasses (tensors, numbers, dicts only)."""
+        return {}
+
+    def _load_extra_state(self, state: dict) -> None:
+        """Restore what :meth:`_extra_state` saved."""
+
     # -------------------------------------------------------------- loops
+    def _forward(self, x: torch.Tensor, y: torch.Tensor, snr_db: float) -> dict:
+        """One training forward pass of a batch (subclasses perturb it)."""
+        return self.system(x, self.link, snr_db)
+
+    def _after_step(self, x: torch.Tensor, y: torch.Tensor, snr_db: float) -> None:
+        """Called after every optimizer step (subclasses update their attackers)."""
+
     def train_epoch(self, max_steps: int | None = None, progress=None) -> dict:
         self.system.train()
         n = len(self.train_set)
@@ -184,11 +200,12 @@ class Trainer:
             x, y = x.to(self.device), y.to(self.device)
             u = torch.rand((), generator=self._snr_gen).item()
             snr = self.cfg.snr_min_db + u * (self.cfg.snr_max_db - self.cfg.snr_min_db)
-            out = self.system(x, self.link, snr)
+            out = self._forward(x, y, snr)
             loss, parts = system_loss(out, x, y, self.cfg)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            self._after_step(x, y, snr)
             totals["loss"] += float(loss.detach()) * len(idx)
             totals["rec"] += parts["rec"] * len(idx)
             totals["ce"] += parts["ce"] * len(idx)

@@ -30,7 +30,23 @@ from .base import receive
 from .generator import GeneratorAttack, save_generator
 from .psr import perturbation_powers, summarize_psr
 
-__all__ = ["AttackTrainConfig", "GeneratorTrainer"]
+__all__ = ["AttackTrainConfig", "GeneratorTrainer", "generator_step"]
+
+
+def generator_step(attack: GeneratorAttack, optimizer, link, x, y, snr_db, seed_gen, label_gen) -> tuple[torch.Tensor, dict]:
+    """One optimizer step of ``attack``'s generator against ``attack.system`` (the caller puts the system in
+    eval mode): fresh seeds, ``p = G(u)`` at the PSR, the link with its own channel and noise draws, the
+    attack's objective. Gradients reach the system's weights too when they require them; the caller clears
+    them. Returns ``(loss, parts)``."""
+    with torch.no_grad():
+        z = attack.system.codec.encode(x)
+    p = attack.perturbation_from_seeds(attack.seeds(len(x), seed_gen))
+    out = receive(attack.system, link, z, snr_db, perturbation=p)
+    loss, parts = attack.training_loss(out, x, y, p, label_gen)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss, parts
 
 
 @dataclass(frozen=True)
@@ -145,14 +161,8 @@ class GeneratorTrainer:
             idx = order[step * self.cfg.batch_size:(step + 1) * self.cfg.batch_size]
             x, y = self.train_set.batch(idx)
             x, y = x.to(self.device), y.to(self.device)
-            with torch.no_grad():
-                z = self.system.codec.encode(x)
-            p = self.attack.perturbation_from_seeds(self.attack.seeds(len(idx), self._seed_gen))
-            out = receive(self.system, self.link, z, self._snr(), perturbation=p)
-            loss, parts = self.attack.training_loss(out, x, y, p, self._label_gen)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            loss, parts = generator_step(self.attack, self.optimizer, self.link, x, y, self._snr(), self._seed_gen,
+                                         self._label_gen)
             for k, v in {"loss": float(loss.detach()), **parts}.items():
                 totals[k] = totals.get(k, 0.0) + v * len(idx)
             count += len(idx)

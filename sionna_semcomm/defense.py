@@ -1,0 +1,382 @@
+"""Adversarial training (paper Sec. III-C/D, Algorithm 2): one trainer for AT-PGM, AT-SemAdv and SemMixed.
+
+A pretrained :class:`~sionna_semcomm.semantic.SemanticSystem` is fine-tuned through the same OFDM link it was
+trained on, with the same loss (:func:`~sionna_semcomm.train.system_loss`), while a :class:`MixingRule`
+perturbs part of every mini-batch:
+
+* ``clean_fraction`` of the rows (a random subset, rounded to the nearest row) are sent clean: the zero
+  perturbation of Algorithm 2 step 3, which keeps clean accuracy calibrated;
+* the other rows are sent with one attack, drawn per mini-batch: first an attack *family* uniformly
+  (``semadv`` or ``pgm`` for SemMixed), then a member of it uniformly (the SemAdv generator of a random target
+  class: "the targeting semantics are randomly selected in different mini-batch").
+
+Variants (:data:`VARIANTS`): ``at-pgm`` (family ``pgm``), ``at-semadv`` (``semadv``, one generator per
+class), ``semmixed`` (both) and ``finetune`` (no attack: clean fine-tuning with the same schedule, the
+control). The attacks are any :class:`~sionna_semcomm.attacks.Attack` (PGD works too, at its cost); their
+perturbations are detached: the system learns against them, it does not differentiate through them.
+
+**Generators fixed or refreshed** (``generator_updates``): Algorithm 2 pre-trains the SemAdv and PGM
+generators against the undefended system and keeps them fixed (``generator_updates = 0``, the default).
+With ``k > 0`` the generator used in a step gets ``k`` Adam steps of its own objective against the *current*
+system right after it (alternating min-max), so the attacks follow the defence as it moves.
+
+Files and resume: those of :class:`~sionna_semcomm.train.Trainer` (``best/last.safetensors``,
+``resume.pt`` with the mixing rule's and the attacks' random streams and, when refreshed, the generators'
+weights and optimizers; ``history.json``; ``learning_curve.png``). Validation reports clean loss, PSNR and
+accuracy and, per family, the accuracy and PSNR under attack (averaged over its members, fixed seeds);
+the checkpoint kept as ``best`` minimises ``(1 - clean_fraction) * adversarial + clean_fraction * clean``
+validation loss, so a defence is not selected on clean data alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .attacks.generator import GeneratorAttack, save_generator
+from .attacks.trainer import generator_step
+from .checkpoints import CheckpointError, load_state_into
+from .metrics import psnr
+from .runtime import make_generator
+from .train import Trainer, system_loss
+
+__all__ = ["VARIANTS", "DefenseConfig", "MixingRule", "MixDraw", "AdversarialTrainer"]
+
+#: variant -> attack families it trains against (in this order)
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "finetune": (),
+    "at-pgm": ("pgm",),
+    "at-semadv": ("semadv",),
+    "semmixed": ("semadv", "pgm"),
+}
+
+
+@dataclass(frozen=True)
+class DefenseConfig:
+    """Scenario section ``[defense]``.
+
+    :param variant: a key of :data:`VARIANTS`.
+    :param epochs: fine-tuning epochs.
+    :param lr: fine-tuning learning rate (Adam, the scenario's ``beta1``).
+    :param clean_fraction: share of every mini-batch sent without perturbation (Algorithm 2: 1/2).
+    :param psr_db: PSR [dB] of the training attacks (and of the attacks re-trained against the defence).
+    :param generator_updates: 0 keeps the generators fixed; ``k`` refreshes the one used by ``k`` steps.
+    :param generator_lr: learning rate of those refresh steps.
+    :param generator_epochs: epochs of every generator trained for a defence (before it and against it).
+    """
+
+    variant: str = "semmixed"
+    epochs: int = 10
+    lr: float = 1e-4
+    clean_fraction: float = 0.5
+    psr_db: float = -6.0
+    generator_updates: int = 0
+    generator_lr: float = 5e-4
+    generator_epochs: int = 5
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown defence variant {self.variant!r}; known: {', '.join(VARIANTS)}")
+        if not 0.0 <= self.clean_fraction <= 1.0:
+            raise ValueError(f"clean_fraction must be in [0, 1], got {self.clean_fraction}")
+        if not math.isfinite(self.psr_db):
+            raise ValueError(f"psr_db must be finite, got {self.psr_db}")
+        for name in ("epochs", "generator_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.generator_updates < 0:
+            raise ValueError(f"generator_updates must be >= 0, got {self.generator_updates}")
+        if not (self.lr > 0 and self.generator_lr > 0):
+            raise ValueError("lr and generator_lr must be positive")
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return VARIANTS[self.variant]
+
+
+@dataclass
+class MixDraw:
+    """One mini-batch's draw: ``attack`` (``None``: all clean), its ``family`` and the perturbed rows."""
+
+    attack: object | None
+    family: str | None
+    adversarial: torch.Tensor  # int64 [n_adv] row indices
+
+
+class MixingRule:
+    """Which rows of a mini-batch are perturbed, and by which attack (see the module doc).
+
+    :param families: ``{family: [attacks]}``; empty (or ``clean_fraction = 1``) means clean training.
+    :param clean_fraction: share of clean rows per batch (``round(clean_fraction * B)`` rows).
+    :param seed: seed of the rule's own random stream.
+    """
+
+    def __init__(self, families: dict[str, list], clean_fraction: float = 0.5, seed: int = 0):
+        for name, members in families.items():
+            if not members:
+                raise ValueError(f"attack family {name!r} has no members")
+        self.families = {k: list(v) for k, v in families.items()}
+        self.names = list(self.families)
+        self.clean_fraction = float(clean_fraction)
+        self.rng = make_generator(seed, "mixing-rule")
+
+    def num_clean(self, batch_size: int) -> int:
+        return int(math.floor(self.clean_fraction * batch_size + 0.5))
+
+    def draw(self, batch_size: int) -> MixDraw:
+        n_adv = batch_size - self.num_clean(batch_size)
+        if not self.names or n_adv == 0:
+            return MixDraw(None, None, torch.zeros(0, dtype=torch.long))
+        family = self.names[int(torch.randint(len(self.names), (), generator=self.rng))]
+        members = self.families[family]
+        attack = members[int(torch.randint(len(members), (), generator=self.rng))]
+        rows = torch.randperm(batch_size, generator=self.rng)[:n_adv].sort().values
+        return MixDraw(attack, family, rows)
+
+
+class AdversarialTrainer(Trainer):
+    """Fine-tunes ``system`` against the attacks ``attack_factory`` builds (see the module doc).
+
+    :param system: the pretrained system (its weights are the starting point).
+    :param link_config, train_set, val_set, cfg, out_dir, seed, device, metadata: as :class:`Trainer`
+        (``cfg.lr`` is replaced by ``defense.lr``, ``cfg.epochs`` by ``defense.epochs``).
+    :param defense: :class:`DefenseConfig`.
+    :param attack_factory: ``(system, link) -> {family: [Attack]}`` building the training attacks against
+        this very system object on the trainer's link; must cover ``defense.families``.
+    """
+
+    def __init__(self, system, link_config, train_set, val_set, cfg, defense: DefenseConfig, attack_factory,
+                 out_dir: Path, seed: int = 0, device: str = "cpu", metadata: dict | None = None):
+        cfg = dataclasses.replace(cfg, lr=defense.lr, epochs=defense.epochs)
+        super().__init__(system, link_config, train_set, val_set, cfg, out_dir, seed, device,
+                         {**(metadata or {}), "defense": dataclasses.asdict(defense)})
+        self.defense = defense
+        families = attack_factory(self.system, self.link) if defense.families else {}
+        missing = [f for f in defense.families if f not in families]
+        if missing:
+            raise ValueError(f"defence {defense.variant!r} trains against {', '.join(defense.families)}; "
+                             f"the attack factory gave no {', '.join(missing)}")
+        self.mixing = MixingRule({f: families[f] for f in defense.families}, defense.clean_fraction, seed)
+        self.attacks = [a for f in self.mixing.names for a in self.mixing.families[f]]
+        self._generator_optimizers = {}
+        if defense.generator_updates:
+            self._generator_optimizers = {
+                id(a): torch.optim.Adam(a.net.parameters(), lr=defense.generator_lr, betas=(cfg.beta1, 0.999))
+                for a in self.attacks if isinstance(a, GeneratorAttack)}
+        self._gen_seed_gen = make_generator(seed, "defense-generator-seeds", device)
+        self._gen_label_gen = make_generator(seed, "defense-generator-labels", device)
+        self._last: MixDraw | None = None
+        self.draw_counts: dict[str, int] = {}
+
+    # -------------------------------------------------------------- state
+    def _identity(self) -> dict:
+        return {"defense": dataclasses.asdict(self.defense),
+                "attacks": [a.describe() | {"checkpoint": None} for a in self.attacks]}
+
+    def _extra_state(self) -> dict:
+        state = {"identity": repr(self._identity()), "mixing_rng": self.mixing.rng.get_state(),
+                 "attack_rngs": [a.rng.get_state() for a in self.attacks], "draw_counts": dict(self.draw_counts),
+                 "gen_seed_rng": self._gen_seed_gen.get_state(), "gen_label_rng": self._gen_label_gen.get_state()}
+        if self._generator_optimizers:
+            state["generators"] = [a.net.state_dict() for a in self.attacks]
+            state["generator_optimizers"] = [self._generator_optimizers[id(a)].state_dict() for a in self.attacks]
+        return state
+
+    def _load_extra_state(self, state: dict) -> None:
+        path = self.out_dir / "resume.pt"
+        if state.get("identity") != repr(self._identity()):
+            raise CheckpointError(f"{path} was written for another defence or other attacks: {state.get('identity')}")
+        self.mixing.rng.set_state(state["mixing_rng"])
+        for a, s in zip(self.attacks, state["attack_rngs"]):
+            a.rng.set_state(s)
+        self.draw_counts = dict(state["draw_counts"])
+        self._gen_seed_gen.set_state(state["gen_seed_rng"])
+        self._gen_label_gen.set_state(state["gen_label_rng"])
+        if self._generator_optimizers:
+            for a, w, o in zip(self.attacks, state["generators"], state["generator_optimizers"]):
+                load_state_into(a.net, w, str(path))
+                self._generator_optimizers[id(a)].load_state_dict(o)
+
+    def _save(self, val: dict) -> None:
+        super()._save(val)
+        if self._generator_optimizers:  # the refreshed attackers, for re-use and inspection
+            for a in self.attacks:
+                save_generator(self.out_dir / "generators" / f"{_attack_label(a)}.safetensors", a,
+                               {"refreshed_with": self.defense.variant, "epoch": self.epoch})
+
+    # -------------------------------------------------------------- training
+    def _perturbation(self, attack, x, y, snr_db, taps, rows) -> torch.Tensor:
+        """Full-batch perturbation: the attack's on ``rows``, zero elsewhere (the clean rows)."""
+        p_rows = attack(x[rows], y[rows], snr_db, taps[rows]).detach()
+        self.system.train()  # attacks put the system in eval mode for their own passes
+        p = torch.zeros((len(x), *attack.shape), dtype=self.link.cdtype, device=x.device)
+        p[rows] = p_rows.to(p.dtype)
+        return p
+
+    def _forward(self, x, y, snr_db):
+        draw = self._last = self.mixing.draw(len(x))
+        if draw.attack is None:
+            return self.system(x, self.link, snr_db)
+        self.draw_counts[draw.family] = self.draw_counts.get(draw.family, 0) + 1
+        taps = self.link.sample_taps((len(x),))
+        rows = draw.adversarial.to(x.device)
+        p = self._perturbation(draw.attack, x, y, snr_db, taps, rows)
+        return self.system(x, self.link, snr_db, perturbation=p, taps=taps)
+
+    def _after_step(self, x, y, snr_db) -> None:
+        attack = self._last.attack if self._last is not None else None
+        if attack is None or id(attack) not in self._generator_optimizers:
+            return
+        self.system.eval()
+        for _ in range(self.defense.generator_updates):
+            generator_step(attack, self._generator_optimizers[id(attack)], self.link, x, y, snr_db,
+                           self._gen_seed_gen, self._gen_label_gen)
+        self.system.zero_grad(set_to_none=True)
+        self.system.train()
+
+    # -------------------------------------------------------------- validation
+    def validate(self) -> dict:
+        clean = super().validate()
+        out = {"clean_loss": clean["loss"], "psnr": clean["psnr"], "accuracy": clean["accuracy"]}
+        adv_losses = []
+        for family in self.mixing.names:
+            stats = [self._validate_under(a) for a in self.mixing.families[family]]
+            for key in ("loss", "psnr", "accuracy"):
+                out[f"{family}_{key}"] = sum(s[key] for s in stats) / len(stats)
+            adv_losses.append(out[f"{family}_loss"])
+        w = 1.0 - self.defense.clean_fraction if adv_losses else 0.0
+        out["loss"] = (1 - w) * clean["loss"] + w * (sum(adv_losses) / len(adv_losses) if adv_losses else 0.0)
+        return out
+
+    def _validate_under(self, attack) -> dict:
+        """Loss, PSNR and accuracy on the validation split with every image attacked (fixed channels,
+        noise and attack seeds every epoch; the attack's training stream is left where it was)."""
+        self.system.eval()
+        self.val_link.reseed(self.seed + 1)
+        saved = attack.rng
+        attack.rng = make_generator(self.seed + 1, f"defense-val-{attack.name}", self.device)
+        try:
+            totals, count = {"loss": 0.0, "psnr": 0.0, "correct": 0.0}, 0
+            for start in range(0, len(self.val_set), 256):
+                idx = torch.arange(start, min(start + 256, len(self.val_set)))
+                x, y = self.val_set.batch(idx)
+                x, y = x.to(self.device), y.to(self.device)
+                taps = self.val_link.sample_taps((len(idx),))
+                p = attack(x, y, self.cfg.val_snr_db, taps)  # the attack's link has the validation link's config
+                with torch.no_grad():
+                    out = self.system(x, self.val_link, self.cfg.val_snr_db, perturbation=None if p is None else p.detach(), taps=taps)
+                    loss, _ = system_loss(out, x, y, self.cfg)
+                totals["loss"] += float(loss) * len(idx)
+                totals["psnr"] += float(psnr(out["x_hat"].clamp(0, 1), x).sum())
+                totals["correct"] += float((out["logits"].argmax(-1) == y).sum())
+                count += len(idx)
+        finally:
+            attack.rng = saved
+        return {"loss": totals["loss"] / count, "psnr": totals["psnr"] / count, "accuracy": totals["correct"] / count}
+
+
+def _attack_label(attack) -> str:
+    parts = [attack.name]
+    if attack.target_classes:
+        parts.append("t" + "-".join(map(str, attack.target_classes)))
+    if attack.controllable_class is not None:
+        parts.append(f"c{attack.controllable_class}")
+    return "-".join(parts)
+
+
+# ------------------------------------------------------------------------------------------ command line
+def setup_args():
+    import argparse
+
+    from .argtypes import finite_float, positive_int
+
+    p = argparse.ArgumentParser(prog="python -m sionna_semcomm.defense",
+                                description="Adversarial fine-tuning of a semantic system: at-pgm, at-semadv, semmixed.")
+    p.add_argument("--scenario", default="rayleigh_cifar", help="scenario name or .toml path (default: %(default)s)")
+    p.add_argument("--variant", choices=list(VARIANTS), help="defence (default: the scenario's [defense] variant, semmixed)")
+    p.add_argument("--checkpoint", help="system to harden (default: the weights shipped for the scenario)")
+    p.add_argument("--generator", nargs="+", default=[], metavar="FILE",
+                   help="trained generator checkpoints (python -m sionna_semcomm.attack train); each one's attack name "
+                        "(semadv, pgm) is its family; SemMixed needs both")
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--lr", type=finite_float("value"))
+    p.add_argument("--clean-fraction", type=finite_float("value"))
+    p.add_argument("--generator-updates", type=int, help="0: generators fixed (default); k: k refresh steps per use")
+    p.add_argument("--psr-db", type=finite_float("value"), help="PSR of the training attacks (default: the scenario's)")
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--max-steps", type=positive_int, help="at most this many batches per epoch (quick runs)")
+    p.add_argument("--num-train", type=positive_int, help="use only the first N training images (quick runs)")
+    p.add_argument("--data-dir", help="data set folder (else $SIONNA_SEMCOMM_DATA)")
+    p.add_argument("--out-dir", help="checkpoint folder (default: runs/defense/<scenario>-<variant>)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/resume.pt")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def defense_config_for(scenario, **override) -> DefenseConfig:
+    """The scenario's ``[defense]`` section (+ overrides that are not ``None``)."""
+    kw = dict(scenario.extras.get("defense", {}))
+    kw.update({k: v for k, v in override.items() if v is not None})
+    return DefenseConfig(**kw)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    import sys
+
+    from .attack import _load_scenario_system, _resolve_device, attack_registry
+    from .attacks import load_generator_attack
+    from .data import load_dataset
+    from .train import run_training, train_config_for
+
+    args = setup_args().parse_args(argv)
+    device = _resolve_device(args.device)
+    scenario, system, link_cfg, system_info = _load_scenario_system(args.scenario, args.checkpoint, device)
+    try:
+        defense = defense_config_for(scenario, variant=args.variant, epochs=args.epochs, lr=args.lr,
+                                     clean_fraction=args.clean_fraction, generator_updates=args.generator_updates,
+                                     psr_db=args.psr_db)
+        tcfg = train_config_for(scenario, batch_size=args.batch_size)
+    except (ValueError, TypeError) as e:
+        raise SystemExit(f"error: {e}") from None
+    attack_registry()  # the composition root: baseline attacks (pgm) registered
+    seed = scenario.seed if args.seed is None else args.seed
+
+    def factory(sys_, link):
+        families: dict[str, list] = {}
+        for path in args.generator:
+            attack = load_generator_attack(path, sys_, link, psr_db=defense.psr_db, seed=seed)
+            families.setdefault(attack.name, []).append(attack)
+        return families
+
+    try:
+        train_set = load_dataset(scenario.images.dataset, "train", args.data_dir, val_fraction=tcfg.val_fraction, split_seed=seed)
+        val_set = load_dataset(scenario.images.dataset, "val", args.data_dir, val_fraction=tcfg.val_fraction, split_seed=seed)
+    except (ValueError, OSError) as e:
+        raise SystemExit(f"error: {e}") from None
+    if args.num_train:
+        train_set = train_set.subset(torch.arange(min(args.num_train, len(train_set))))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(seed)
+    out_dir = Path(args.out_dir or f"runs/defense/{scenario.name}-{defense.variant}")
+    metadata = {"scenario": scenario.name, "seed": seed, "base_checkpoint": system_info, "dataset": scenario.images.dataset,
+                "command": "python -m sionna_semcomm.defense " + " ".join(argv if argv is not None else sys.argv[1:]),
+                "generators": [str(g) for g in args.generator], "train_images": len(train_set), "val_images": len(val_set)}
+    system.train()
+    try:
+        trainer = AdversarialTrainer(system, link_cfg, train_set, val_set, tcfg, defense, factory, out_dir, seed, device,
+                                     metadata)
+    except (ValueError, CheckpointError, OSError) as e:
+        raise SystemExit(f"error: {e}") from None
+    return run_training(trainer, out_dir, args.resume, args.max_steps, not args.no_progress)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Command line of :mod:`sionna_semcomm.reproduce`.
+
+::
+
+    python -m sionna_semcomm.reproduce all --data-dir ../shared/data            # everything (hours on a CPU)
+    python -m sionna_semcomm.reproduce fig8 --data-dir ../shared/data --device cuda
+    python -m sionna_semcomm.reproduce all --quick --data-dir DIR --out-dir runs/quick   # CI-sized
+
+Re-running reuses every finished step (same configuration and seed) and resumes unfinished ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..atomic import atomic_write, atomic_write_json
+from .experiments import EXPERIMENTS
+from .pipeline import DATASET_SCENARIOS, FULL, QUICK, Pipeline
+
+__all__ = ["setup_args", "main"]
+
+ORDER = ["table3", "table4", "fig6", "fig7", "fig8", "fig9"]
+
+
+def setup_args() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sionna_semcomm.reproduce",
+                                description="Regenerate the paper's tables and figures, with a report beside the paper's numbers.")
+    p.add_argument("experiments", nargs="+", choices=ORDER + ["all"], help="what to regenerate")
+    p.add_argument("--data-dir", help="folder with the CIFAR-10 / MNIST files (else $SIONNA_SEMCOMM_DATA)")
+    p.add_argument("--datasets", nargs="+", choices=sorted(DATASET_SCENARIOS), default=sorted(DATASET_SCENARIOS),
+                   help="data sets to run (default: all)")
+    p.add_argument("--imagenet-dir", help="ImageNet-10 image folder (not supported yet: no ImageNet-10 system ships)")
+    p.add_argument("--quick", action="store_true", help="CI-sized: few images, 2 classes, 1 short epoch per training")
+    p.add_argument("--out-dir", help="output folder (default: runs/reproduce, runs/reproduce-quick with --quick)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: %(default)s)")
+    p.add_argument("--num-images", type=int, help="test images per evaluation (default: the whole test subset)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = setup_args().parse_args(argv)
+    if args.imagenet_dir:
+        raise SystemExit("error: ImageNet-10 is not supported yet: the toolkit ships no ImageNet-10 system or scenario "
+                         "(train one with python -m sionna_semcomm.train on an image-folder scenario first)")
+    names = ORDER if "all" in args.experiments else [n for n in ORDER if n in args.experiments]
+    preset = QUICK if args.quick else FULL
+    if args.num_images is not None:
+        if args.num_images < 1:
+            raise SystemExit("error: --num-images must be >= 1")
+        preset = dataclasses.replace(preset, num_images=args.num_images)
+    out = Path(args.out_dir or ("runs/reproduce-quick" if args.quick else "runs/reproduce"))
+    pl = Pipeline(out, preset, args.data_dir, args.seed, args.device, not args.no_progress)
+    results = {}
+    try:
+        for name in names:
+            started = time.time()
+            pl.note(f"{name} ...")
+            res = EXPERIMENTS[name](pl, args.datasets)
+            res["seconds"] = time.time() - started
+            atomic_write(out / f"{name}.md", lambda tmp, md=res["markdown"]: Path(tmp).write_text(md + "\n"))
+            atomic_write_json(out / f"{name}.json", {"preset": dataclasses.asdict(preset), "seed": args.seed,
+                                                     "data": res["data"], "figures": [str(f) for f in res["figures"]]})
+            results[name] = res
+            pl.note(f"{name} done in {res['seconds']:.0f} s")
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished steps are kept in {out}; run the same command again to continue", file=sys.stderr)
+        raise SystemExit(130) from None
+    report = _report(out, preset, args)
+    print(json.dumps({"out_dir": str(out), "report": str(report), "cache_hits": pl.cache.hits,
+                      "cache_misses": pl.cache.misses, "experiments": names}))
+    return results
+
+
+def _report(out: Path, preset, args) -> Path:
+    """``REPORT.md``: every finished experiment's section, in the paper's order."""
+    sections = [f"# Reproduction report ({preset.name} preset, seed {args.seed})", "",
+                "Our numbers beside the paper's; each claim is checked with the threshold stated in "
+                "`sionna_semcomm/reproduce/experiments.py`. Regenerate with `python -m sionna_semcomm.reproduce all"
+                f"{' --quick' if preset.name == 'quick' else ''} --data-dir DIR`.", ""]
+    for name in ORDER:
+        md = out / f"{name}.md"
+        if md.exists():
+            sections += [md.read_text(), ""]
+    for fig in sorted(out.glob("*.png")):
+        sections.append(f"![{fig.stem}]({fig.name})")
+    path = out / "REPORT.md"
+    atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(sections) + "\n"))
+    return path

@@ -1,0 +1,214 @@
+"""The steps of the reproduction, each cached (:mod:`.cache`) and each one of the toolkit's own commands.
+
+* :meth:`Pipeline.generator` trains a SemAdv / PGM generator against a system checkpoint
+  (``python -m sionna_semcomm.attack train``);
+* :meth:`Pipeline.defense` fine-tunes the scenario's system with AT-PGM, AT-SemAdv or SemMixed
+  (``python -m sionna_semcomm.defense``) from the undefended generators;
+* :meth:`Pipeline.link_run` evaluates systems and attacks over the scenario's link
+  (``python -m sionna_semcomm.link``), so every number of the report comes from the same simulator as the
+  command line's.
+
+Training steps are finished when their ``history.json`` holds the requested epochs; unfinished ones resume
+from ``resume.pt``. Link runs are finished when every run of the results file is ``complete``; unfinished
+ones are resumed point by point. The commands' own output goes to ``<out>/reproduce.log``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..checkpoints import sha256_file
+from .cache import Cache
+
+__all__ = ["Preset", "FULL", "QUICK", "Pipeline", "DATASET_SCENARIOS"]
+
+#: data set -> scenario of its experiments
+DATASET_SCENARIOS = {"cifar10": "rayleigh_cifar", "mnist": "rayleigh_mnist"}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Sizes of a reproduction (``FULL``: the paper's settings on the data at hand; ``QUICK``: CI-sized).
+
+    :param num_images: test images per evaluation (``None``: the scenario's, the whole test subset).
+    :param snr_db: SNR [dB] of the per-class results (Fig. 6-8; the paper's 10 dB).
+    :param psr_db: PSR [dB] the generators and defences are trained at (the paper's -6 dB).
+    :param psr_grid: PSRs [dB] of the robustness matrix.
+    :param classes: SemAdv target classes (one generator per class and per defence).
+    :param target_class: Fig. 6's attacked class (2: bird / digit 2); ``controllable_class`` its
+        controllable variant's destination (5: dog / digit 5), swept over ``misleading_psr``.
+    :param sweep_snr_db: SNR points of Fig. 9.
+    :param generator_epochs, defense_epochs: ``None`` for the scenario's ``[defense]`` values.
+    :param max_steps, num_train: per-epoch batch cap and training-set cap (quick runs only).
+    :param table3_images: images the Table III timing is scaled to.
+    """
+
+    name: str
+    num_images: int | None = None
+    snr_db: float = 10.0
+    psr_db: float = -6.0
+    psr_grid: tuple[float, ...] = (-10.0, -6.0, -2.0)
+    classes: tuple[int, ...] = tuple(range(10))
+    target_class: int = 2
+    controllable_class: int = 5
+    misleading_psr: tuple[float, ...] = (-10.0, -8.0, -6.0, -4.0, -2.0)
+    sweep_snr_db: tuple[float, ...] = (0.0, 5.0, 10.0, 15.0, 20.0)
+    pgd_steps: int = 10
+    generator_epochs: int | None = None
+    defense_epochs: int | None = None
+    max_steps: int | None = None
+    num_train: int | None = None
+    batch_size: int | None = None
+    table3_images: int = 10_000
+    extra: dict = field(default_factory=dict)
+
+
+FULL = Preset("full")
+QUICK = Preset("quick", num_images=48, psr_grid=(-6.0,), classes=(2, 5), misleading_psr=(-6.0,),
+               sweep_snr_db=(0.0, 10.0), pgd_steps=2, generator_epochs=1, defense_epochs=1, max_steps=2,
+               num_train=32, batch_size=8, table3_images=100)
+
+
+class Pipeline:
+    """Runs cached steps into ``out_dir`` (see the module doc)."""
+
+    def __init__(self, out_dir: str | Path, preset: Preset, data_dir: str | None = None, seed: int = 0,
+                 device: str = "auto", show_progress: bool = True):
+        self.out_dir = Path(out_dir)
+        self.preset, self.data_dir, self.seed, self.device = preset, data_dir, seed, device
+        self.show_progress = show_progress
+        self.cache = Cache(self.out_dir / "cache")
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ helpers
+    def _common(self) -> list[str]:
+        args = ["--seed", str(self.seed), "--device", self.device]
+        if self.data_dir:
+            args += ["--data-dir", str(self.data_dir)]
+        if not self.show_progress:
+            args.append("--no-progress")
+        return args
+
+    @contextlib.contextmanager
+    def _log(self):
+        """Send the commands' stdout to ``reproduce.log`` (progress bars stay on stderr)."""
+        with open(self.out_dir / "reproduce.log", "a") as log, contextlib.redirect_stdout(log):
+            yield
+
+    def note(self, text: str) -> None:
+        print(f"[reproduce] {text}", file=sys.stderr, flush=True)
+
+    @staticmethod
+    def checkpoint(path: str | Path) -> dict:
+        return {"path": str(path), "sha256": sha256_file(path)}
+
+    def base_system(self, scenario: str) -> dict:
+        """The system shipped for ``scenario`` (path and sha256)."""
+        from ..learned import pretrained_checkpoint
+
+        path, sha = pretrained_checkpoint(scenario, "mobilesc")
+        return {"path": str(path), "sha256": sha}
+
+    def _train_step(self, kind: str, label: str, config: dict, epochs: int, command) -> dict:
+        """Run a training command into its cached folder unless finished; returns ``best.safetensors``."""
+        out = self.cache.path(kind, label, config)
+        done = 0
+        if (out / "history.json").exists():
+            done = len(json.loads((out / "history.json").read_text())["history"])
+        hit = done >= epochs and (out / "best.safetensors").exists()
+        self.cache.record(hit)
+        if not hit:
+            self.note(f"{kind}: {label} ({'resuming' if done else 'training'}) -> {out}")
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True))
+            resume = ["--resume"] if (out / "resume.pt").exists() else []
+            with self._log():
+                command(["--out-dir", str(out), *resume])
+        # the weights the evaluations use: the last epoch (generators are evaluated as trained; the
+        # defences' best-by-validation selection is recorded in their history)
+        return self.checkpoint(out / "best.safetensors")
+
+    # ------------------------------------------------------------------ training steps
+    def generator(self, scenario: str, system: dict, attack: str, *, target_class: int | None = None,
+                  controllable_class: int | None = None, epochs: int, psr_db: float) -> dict:
+        """Train (or reuse) a generator attack against ``system`` (``{"path", "sha256"}``)."""
+        from ..attack import main as attack_main
+
+        args = ["train", "--scenario", scenario, "--attack", attack, "--psr-db", f"{psr_db:g}", "--epochs", str(epochs),
+                "--checkpoint", system["path"], *self._common()]
+        if target_class is not None:
+            args += ["--target-class", str(target_class)]
+        if controllable_class is not None:
+            args += ["--controllable-class", str(controllable_class)]
+        args += self._caps()
+        label = attack + (f"-t{target_class}" if target_class is not None else "") + (
+            f"-c{controllable_class}" if controllable_class is not None else "")
+        config = {"argv": _without(args, ["--checkpoint", "--no-progress", "--device"]), "system": system["sha256"]}
+        return self._train_step(f"{scenario}/generators", label, config, epochs,
+                                lambda extra: attack_main(args + extra))
+
+    def defense(self, scenario: str, system: dict, variant: str, generators: list[dict], *, epochs: int | None,
+                psr_db: float) -> dict:
+        """Fine-tune (or reuse) ``variant`` of the scenario's system from ``generators``."""
+        from ..defense import main as defense_main
+        from ..scenario import load_scenario
+        from .experiments import defense_config
+
+        cfg = defense_config(load_scenario(scenario), self.preset, variant)
+        args = ["--scenario", scenario, "--variant", variant, "--checkpoint", system["path"], "--epochs", str(cfg.epochs),
+                "--psr-db", f"{psr_db:g}", *self._common(), *self._caps()]
+        if generators:
+            args += ["--generator", *[g["path"] for g in generators]]
+        config = {"argv": _without(args, ["--checkpoint", "--generator", "--no-progress", "--device"]),
+                  "system": system["sha256"], "generators": [g["sha256"] for g in generators],
+                  "defense": asdict(cfg)}
+        return self._train_step(f"{scenario}/defenses", variant, config, cfg.epochs, lambda extra: defense_main(args + extra))
+
+    def _caps(self) -> list[str]:
+        p, out = self.preset, []
+        for flag, value in (("--max-steps", p.max_steps), ("--num-train", p.num_train), ("--batch-size", p.batch_size)):
+            if value is not None:
+                out += [flag, str(value)]
+        return out
+
+    # ------------------------------------------------------------------ evaluation
+    def link_run(self, scenario: str, label: str, args: list[str], checkpoints: list[dict]) -> list[dict]:
+        """``python -m sionna_semcomm.link --scenario S ARGS`` into a cached results file; returns its runs."""
+        from ..link.cli import main as link_main
+        from ..results import read_runs
+
+        full = ["--scenario", scenario, *args, *self._common()]
+        if self.preset.num_images is not None and "--num-images" not in args:
+            full += ["--num-images", str(self.preset.num_images)]
+        config = {"argv": _without(full, ["--checkpoint", "--attack-checkpoint", "--no-progress", "--device"]),
+                  "checkpoints": [c["sha256"] for c in checkpoints]}
+        path = self.cache.path(f"{scenario}/results", label, config, ".json")
+        if path.exists():
+            runs = read_runs(path)
+            if runs and all(r.get("complete") for r in runs):
+                self.cache.record(True)
+                return runs
+        self.cache.record(False)
+        self.note(f"link: {label} -> {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._log():
+            return link_main(full + ["--out", str(path), "--resume"])
+
+
+def _without(argv: list[str], flags: list[str]) -> list[str]:
+    """``argv`` without ``flags`` and their values (paths that are keyed by content elsewhere, or settings that
+    do not change the numbers)."""
+    out, skip = [], False
+    for a in argv:
+        if a in flags:
+            skip = a not in ("--no-progress",)
+            continue
+        if skip and not a.startswith("--"):
+            continue
+        skip = False
+        out.append(a)
+    return out
