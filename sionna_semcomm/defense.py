@@ -209,12 +209,15 @@ class AdversarialTrainer(Trainer):
                                {"refreshed_with": self.defense.variant, "epoch": self.epoch})
 
     # -------------------------------------------------------------- training
-    def _perturbation(self, attack, x, y, snr_db, taps, rows) -> torch.Tensor:
-        """Full-batch perturbation: the attack's on ``rows``, zero elsewhere (the clean rows)."""
-        p_rows = attack(x[rows], y[rows], snr_db, taps[rows]).detach()
+    def _perturbation(self, attack, x, y, snr_db, taps, rows) -> torch.Tensor | None:
+        """Full-batch perturbation: the attack's on ``rows``, zero elsewhere (the clean rows); ``None`` when
+        the attack adds nothing (identity)."""
+        p_rows = attack(x[rows], y[rows], snr_db, taps[rows])
         self.system.train()  # attacks put the system in eval mode for their own passes
+        if p_rows is None:
+            return None
         p = torch.zeros((len(x), *attack.shape), dtype=self.link.cdtype, device=x.device)
-        p[rows] = p_rows.to(p.dtype)
+        p[rows] = p_rows.detach().to(p.dtype)
         return p
 
     def _forward(self, x, y, snr_db):

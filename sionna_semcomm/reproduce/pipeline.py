@@ -21,6 +21,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..atomic import atomic_write, atomic_write_json
 from ..checkpoints import sha256_file
 from .cache import Cache
 
@@ -116,21 +117,25 @@ class Pipeline:
     def _train_step(self, kind: str, label: str, config: dict, epochs: int, command) -> dict:
         """Run a training command into its cached folder unless finished; returns ``best.safetensors``."""
         out = self.cache.path(kind, label, config)
+        best, sidecar = out / "best.safetensors", out / "best.sha256"
         done = 0
         if (out / "history.json").exists():
             done = len(json.loads((out / "history.json").read_text())["history"])
-        hit = done >= epochs and (out / "best.safetensors").exists()
+        hit = done >= epochs and (best.exists() or sidecar.exists())
         self.cache.record(hit)
         if not hit:
             self.note(f"{kind}: {label} ({'resuming' if done else 'training'}) -> {out}")
             out.mkdir(parents=True, exist_ok=True)
-            (out / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True))
+            atomic_write_json(out / "config.json", config)
             resume = ["--resume"] if (out / "resume.pt").exists() else []
             with self._log():
                 command(["--out-dir", str(out), *resume])
-        # the weights the evaluations use: the last epoch (generators are evaluated as trained; the
-        # defences' best-by-validation selection is recorded in their history)
-        return self.checkpoint(out / "best.safetensors")
+            sidecar.unlink(missing_ok=True)
+        # the weights the evaluations use: the epoch with the lowest validation loss. Its sha256 is kept
+        # beside it, so finished results stay valid (and reusable) where the weights were not copied along.
+        if not sidecar.exists():
+            atomic_write(sidecar, lambda tmp: Path(tmp).write_text(sha256_file(best) + "\n"))
+        return {"path": str(best), "sha256": sidecar.read_text().strip()}
 
     # ------------------------------------------------------------------ training steps
     def generator(self, scenario: str, system: dict, attack: str, *, target_class: int | None = None,

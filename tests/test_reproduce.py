@@ -1,0 +1,135 @@
+"""The robustness matrix's bookkeeping, the reproduction cache, and ``reproduce --quick`` end to end."""
+
+import json
+
+import pytest
+
+from sionna_semcomm.reproduce import config_key
+from sionna_semcomm.reproduce.cli import main as reproduce_main
+from sionna_semcomm.robustness import matrix_markdown, rows_from_runs, semadv_per_class, summary, worst_case
+
+
+def _run(attack, acc, per_class, psr=-6.0, target=None, snr=10.0, psnr=20.0):
+    res = {"snr_db": [snr], "accuracy": [acc], "psnr": [psnr], "ssim": [0.5],
+           "per_class": {"accuracy": [per_class], "psnr": [[psnr] * len(per_class)], "ssim": [[0.5] * len(per_class)]}}
+    doc = {"results": res}
+    if attack != "none":
+        doc["attack"] = {"name": attack, "psr_db": psr, "target_class": target, "controllable_class": None}
+        res["innocent_accuracy"] = [acc]
+    return [doc]
+
+
+def test_worst_case_and_per_class_views():
+    rows = rows_from_runs(_run("none", 0.9, [0.9, 0.9, 0.9]), "d", "none")
+    rows += rows_from_runs(_run("jamming", 0.8, [0.7, 0.9, 0.8]), "d", "white-box")
+    rows += rows_from_runs(_run("pgm", 0.5, [0.6, 0.3, 0.6], psnr=15.0), "d", "adaptive")
+    rows += rows_from_runs(_run("semadv", 0.85, [0.2, 0.9, 0.9], target=0), "d", "adaptive")
+    rows += rows_from_runs(_run("semadv", 0.80, [0.9, 0.6, 0.9], target=1), "d", "adaptive")
+    rows += rows_from_runs(_run("semadv", 0.70, [0.1, 0.9, 0.9], target=0), "d", "transfer")
+    rows += rows_from_runs(_run("pgm", 0.1, [0.1, 0.1, 0.1], psr=-2.0), "d", "adaptive")  # another PSR: not mixed in
+    w = worst_case(rows, "d", 10.0, -6.0)
+    assert w["num_attacks"] == 5
+    assert w["accuracy"] == 0.5 and w["accuracy_attack"] == "pgm (adaptive)"
+    assert w["per_class"] == [0.1, 0.3, 0.6]  # class 0's worst is the transferred SemAdv: worst case spans sources
+    assert w["per_class_attack"][0] == "semadv-t0 (transfer)" and w["psnr"] == 15.0
+    assert semadv_per_class(rows, "d", 10.0, -6.0) == {0: 0.2, 1: 0.6}
+    assert semadv_per_class(rows, "d", 10.0, -6.0, "transfer") == {0: 0.1}
+    s = summary(rows, ["d"], 10.0, -6.0)["d"]
+    assert s["clean_accuracy"] == 0.9 and s["semadv_adaptive"]["target_accuracy"] == pytest.approx(0.4)
+    assert s["semadv_adaptive"]["target_std"] == pytest.approx(((0.2 - 0.4) ** 2 + (0.6 - 0.4) ** 2) ** 0.5)
+    table = matrix_markdown(rows, ["d"], 10.0, [-6.0])
+    assert "| d | 90.0 | 80.0 | - | 50.0 | - | 40.0 ± 28.3 |" in table and "50.0 (pgm (adaptive))" in table
+    assert worst_case(rows, "d", 10.0, -4.0) is None
+
+
+def test_config_key_is_canonical():
+    assert config_key({"a": 1, "b": [1, 2]}) == config_key({"b": [1, 2], "a": 1})
+    assert config_key({"a": 1}) != config_key({"a": 2})
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory, make_cifar_dir):
+    """``reproduce all --quick`` once on a tiny generated CIFAR-10 folder (shared by the tests below)."""
+    root = tmp_path_factory.mktemp("repro")
+    data = make_cifar_dir(root / "data", n=40)
+    out = root / "out"
+    argv = ["all", "--quick", "--datasets", "cifar10", "--data-dir", str(data), "--out-dir", str(out), "--device", "cpu",
+            "--no-progress", "--num-images", "20"]
+    results = reproduce_main(argv)
+    return argv, out, results
+
+
+def test_reproduce_quick_end_to_end(quick_run):
+    argv, out, results = quick_run
+    assert set(results) == {"table3", "table4", "fig6", "fig7", "fig8", "fig9"}
+    report = (out / "REPORT.md").read_text()
+    for title in ("Table III", "Table IV", "Fig. 6", "Fig. 8", "Fig. 9"):
+        assert title in report
+    assert "skipped (MNIST not selected)" in report  # fig7 is MNIST's
+    for name in ("fig6_cifar10.png", "fig8_cifar10_psr-6.png", "fig9_cifar10.png"):
+        assert (out / name).stat().st_size > 1000
+    fig8 = json.loads((out / "fig8.json").read_text())
+    summ = fig8["data"]["summary"]
+    assert set(summ) == {"none", "at-pgm", "at-semadv", "semmixed"}
+    for d, e in summ.items():
+        assert 0 <= e["clean_accuracy"] <= 1 and e["worst"]["num_attacks"] >= 4
+        assert set(e["semadv_adaptive"]["per_class"]) <= {"2", "5", 2, 5}
+    # every hardened system is a new checkpoint, and the adaptive attacks differ from the transferred ones
+    shas = {v["sha256"] for v in fig8["data"]["systems"].values()}
+    assert len(shas) == 4
+    rows = fig8["data"]["rows"]
+    assert {r["source"] for r in rows} == {"none", "white-box", "adaptive", "transfer"}
+    for r in rows:
+        if r["attack"] != "none":
+            assert r["measured_psr_db"] == pytest.approx(-6.0, abs=1.0)
+    t4 = json.loads((out / "table4.json").read_text())["data"]
+    assert t4["mobilesc"]["ofdm_symbols"] == 7 and t4["jpeg2000-ldpc-bpsk"]["ofdm_symbols"] > t4["jpeg2000-ldpc-64qam"]["ofdm_symbols"]
+
+
+def test_reproduce_cache_returns_the_same_numbers_without_recompute(quick_run, monkeypatch):
+    argv, out, _ = quick_run
+    before = {n: json.loads((out / f"{n}.json").read_text())["data"] for n in ("table4", "fig6", "fig8", "fig9")}
+
+    def forbidden(*a, **k):
+        raise AssertionError("recomputed a cached step")
+
+    import sionna_semcomm.attack
+    import sionna_semcomm.defense
+    import sionna_semcomm.link.cli
+    import sionna_semcomm.models
+
+    for mod, name in ((sionna_semcomm.link.cli, "main"), (sionna_semcomm.attack, "main"),
+                      (sionna_semcomm.defense, "main"), (sionna_semcomm.models, "table3")):
+        monkeypatch.setattr(mod, name, forbidden)
+    reproduce_main(argv)
+    after = {n: json.loads((out / f"{n}.json").read_text())["data"] for n in before}
+    assert after == before
+
+
+def test_reproduce_resumes_an_interrupted_link_run(quick_run, monkeypatch):
+    """A results file with an unfinished run is resumed (finished points kept), not trusted as a cache hit."""
+    argv, out, _ = quick_run
+    path = next((out / "cache" / "rayleigh_cifar" / "results").glob("none-sweep-clean-*.json"))
+    doc = json.loads(path.read_text())
+    doc["runs"][0]["complete"] = False
+    path.write_text(json.dumps(doc))
+    calls = []
+    import sionna_semcomm.link.cli
+
+    real = sionna_semcomm.link.cli.main
+
+    def spy(a):
+        calls.append(a)
+        return real(a)
+
+    monkeypatch.setattr(sionna_semcomm.link.cli, "main", spy)
+    reproduce_main(["fig9", *argv[1:]])
+    assert len(calls) == 1 and "--resume" in calls[0]
+    assert json.loads(path.read_text())["runs"][0]["complete"] is True
+
+
+def test_reproduce_errors(tmp_path):
+    with pytest.raises(SystemExit):
+        reproduce_main(["fig10"])
+    with pytest.raises(SystemExit, match="ImageNet-10 is not supported"):
+        reproduce_main(["fig6", "--imagenet-dir", str(tmp_path)])
