@@ -40,6 +40,8 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: %(default)s)")
     p.add_argument("--num-images", type=int, help="test images per evaluation (default: the whole test subset)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="independent steps run side by side as subprocesses (default 1: one after the other, in process)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit("error: --num-images must be >= 1")
         preset = dataclasses.replace(preset, num_images=args.num_images)
     out = Path(args.out_dir or ("runs/reproduce-quick" if args.quick else "runs/reproduce"))
-    pl = Pipeline(out, preset, args.data_dir, args.seed, args.device, not args.no_progress)
+    pl = Pipeline(out, preset, args.data_dir, args.seed, args.device, not args.no_progress, args.jobs)
     results = {}
     try:
         for name in names:

@@ -1,16 +1,21 @@
 """The steps of the reproduction, each cached (:mod:`.cache`) and each one of the toolkit's own commands.
 
-* :meth:`Pipeline.generator` trains a SemAdv / PGM generator against a system checkpoint
+* :meth:`Pipeline.generator_task` trains a SemAdv / PGM generator against a system checkpoint
   (``python -m sionna_semcomm.attack train``);
-* :meth:`Pipeline.defense` fine-tunes the scenario's system with AT-PGM, AT-SemAdv or SemMixed
+* :meth:`Pipeline.defense_task` fine-tunes the scenario's system with AT-PGM, AT-SemAdv or SemMixed
   (``python -m sionna_semcomm.defense``) from the undefended generators;
-* :meth:`Pipeline.link_run` evaluates systems and attacks over the scenario's link
+* :meth:`Pipeline.link_task` evaluates systems and attacks over the scenario's link
   (``python -m sionna_semcomm.link``), so every number of the report comes from the same simulator as the
   command line's.
 
+:meth:`Pipeline.run` runs the tasks that are not cached: in this process one after the other
+(``jobs = 1``), or ``jobs`` at a time as subprocesses (independent steps such as the ten SemAdv
+generators of one system, or the evaluations of the matrix, side by side on one GPU), each with its log
+in ``<out>/logs``.
+
 Training steps are finished when their ``history.json`` holds the requested epochs; unfinished ones resume
 from ``resume.pt``. Link runs are finished when every run of the results file is ``complete``; unfinished
-ones are resumed point by point. The commands' own output goes to ``<out>/reproduce.log``.
+ones are resumed point by point. In-process commands write their output to ``<out>/reproduce.log``.
 """
 
 from __future__ import annotations
@@ -78,8 +83,9 @@ class Pipeline:
     """Runs cached steps into ``out_dir`` (see the module doc)."""
 
     def __init__(self, out_dir: str | Path, preset: Preset, data_dir: str | None = None, seed: int = 0,
-                 device: str = "auto", show_progress: bool = True):
+                 device: str = "auto", show_progress: bool = True, jobs: int = 1):
         self.out_dir = Path(out_dir)
+        self.jobs = max(1, int(jobs))
         self.preset, self.data_dir, self.seed, self.device = preset, data_dir, seed, device
         self.show_progress = show_progress
         self.cache = Cache(self.out_dir / "cache")
@@ -103,10 +109,6 @@ class Pipeline:
     def note(self, text: str) -> None:
         print(f"[reproduce] {text}", file=sys.stderr, flush=True)
 
-    @staticmethod
-    def checkpoint(path: str | Path) -> dict:
-        return {"path": str(path), "sha256": sha256_file(path)}
-
     def base_system(self, scenario: str) -> dict:
         """The system shipped for ``scenario`` (path and sha256)."""
         from ..learned import pretrained_checkpoint
@@ -114,35 +116,79 @@ class Pipeline:
         path, sha = pretrained_checkpoint(scenario, "mobilesc")
         return {"path": str(path), "sha256": sha}
 
-    def _train_step(self, kind: str, label: str, config: dict, epochs: int, command) -> dict:
-        """Run a training command into its cached folder unless finished; returns ``best.safetensors``."""
+    # ------------------------------------------------------------------ running commands
+    def run(self, tasks: list[Task]) -> list:
+        """Run the commands of the tasks that are not cached (one by one in this process, or ``jobs`` at a time
+        as subprocesses), then return every task's result in order."""
+        todo = [t for t in tasks if t.argv is not None]
+        for t in tasks:
+            self.cache.record(t.argv is None)
+        if todo:
+            for t in todo:
+                self.note(f"{t.module}: {t.label}")
+                if t.prepare is not None:
+                    t.prepare()
+            if self.jobs <= 1 or len(todo) == 1:
+                for t in todo:
+                    with self._log():
+                        _MAINS[t.module]()(t.argv)
+            else:
+                self._run_parallel(todo)
+        return [t.finish() for t in tasks]
+
+    def _run_parallel(self, todo: list[Task]) -> None:
+        import os
+        import subprocess
+        from concurrent.futures import ThreadPoolExecutor
+
+        threads = max(1, (os.cpu_count() or 2) // self.jobs)
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        logs = self.out_dir / "logs"
+        logs.mkdir(exist_ok=True)
+
+        def one(i_task):
+            i, t = i_task
+            log = logs / f"{t.module}-{t.label.replace('/', '_')}.log"
+            argv = t.argv + ([] if "--no-progress" in t.argv else ["--no-progress"])
+            with open(log, "w") as f:
+                rc = subprocess.run([sys.executable, "-m", f"sionna_semcomm.{t.module}", *argv], stdout=f,
+                                    stderr=subprocess.STDOUT, env=env).returncode
+            if rc != 0:
+                tail = log.read_text()[-2000:]
+                raise RuntimeError(f"{t.module} {t.label} failed (exit {rc}); log {log}:\n{tail}")
+
+        with ThreadPoolExecutor(self.jobs) as pool:
+            list(pool.map(one, enumerate(todo)))
+
+    # ------------------------------------------------------------------ training steps
+    def _train_task(self, module: str, kind: str, label: str, config: dict, epochs: int, argv: list[str]) -> Task:
+        """A training command into its cached folder unless finished; its result is ``best.safetensors``
+        (the epoch with the lowest validation loss) with its sha256, kept beside it so finished results stay
+        valid (and reusable) where the weights were not copied along."""
         out = self.cache.path(kind, label, config)
         best, sidecar = out / "best.safetensors", out / "best.sha256"
         done = 0
         if (out / "history.json").exists():
             done = len(json.loads((out / "history.json").read_text())["history"])
         hit = done >= epochs and (best.exists() or sidecar.exists())
-        self.cache.record(hit)
-        if not hit:
-            self.note(f"{kind}: {label} ({'resuming' if done else 'training'}) -> {out}")
+
+        def prepare():
             out.mkdir(parents=True, exist_ok=True)
             atomic_write_json(out / "config.json", config)
-            resume = ["--resume"] if (out / "resume.pt").exists() else []
-            with self._log():
-                command(["--out-dir", str(out), *resume])
             sidecar.unlink(missing_ok=True)
-        # the weights the evaluations use: the epoch with the lowest validation loss. Its sha256 is kept
-        # beside it, so finished results stay valid (and reusable) where the weights were not copied along.
-        if not sidecar.exists():
-            atomic_write(sidecar, lambda tmp: Path(tmp).write_text(sha256_file(best) + "\n"))
-        return {"path": str(best), "sha256": sidecar.read_text().strip()}
 
-    # ------------------------------------------------------------------ training steps
-    def generator(self, scenario: str, system: dict, attack: str, *, target_class: int | None = None,
-                  controllable_class: int | None = None, epochs: int, psr_db: float) -> dict:
+        def finish():
+            if not sidecar.exists():
+                atomic_write(sidecar, lambda tmp: Path(tmp).write_text(sha256_file(best) + "\n"))
+            return {"path": str(best), "sha256": sidecar.read_text().strip()}
+
+        resume = ["--resume"] if (out / "resume.pt").exists() else []
+        cmd = None if hit else [*argv, "--out-dir", str(out), *resume]
+        return Task(module, f"{kind}/{label}", cmd, finish, prepare)
+
+    def generator_task(self, scenario: str, system: dict, attack: str, *, target_class: int | None = None,
+                       controllable_class: int | None = None, epochs: int, psr_db: float) -> Task:
         """Train (or reuse) a generator attack against ``system`` (``{"path", "sha256"}``)."""
-        from ..attack import main as attack_main
-
         args = ["train", "--scenario", scenario, "--attack", attack, "--psr-db", f"{psr_db:g}", "--epochs", str(epochs),
                 "--checkpoint", system["path"], *self._common()]
         if target_class is not None:
@@ -153,13 +199,10 @@ class Pipeline:
         label = attack + (f"-t{target_class}" if target_class is not None else "") + (
             f"-c{controllable_class}" if controllable_class is not None else "")
         config = {"argv": _without(args, ["--checkpoint", "--no-progress", "--device"]), "system": system["sha256"]}
-        return self._train_step(f"{scenario}/generators", label, config, epochs,
-                                lambda extra: attack_main(args + extra))
+        return self._train_task("attack", f"{scenario}/generators", label, config, epochs, args)
 
-    def defense(self, scenario: str, system: dict, variant: str, generators: list[dict], *, epochs: int | None,
-                psr_db: float) -> dict:
+    def defense_task(self, scenario: str, system: dict, variant: str, generators: list[dict], *, psr_db: float) -> Task:
         """Fine-tune (or reuse) ``variant`` of the scenario's system from ``generators``."""
-        from ..defense import main as defense_main
         from ..scenario import load_scenario
         from .experiments import defense_config
 
@@ -171,7 +214,7 @@ class Pipeline:
         config = {"argv": _without(args, ["--checkpoint", "--generator", "--no-progress", "--device"]),
                   "system": system["sha256"], "generators": [g["sha256"] for g in generators],
                   "defense": asdict(cfg)}
-        return self._train_step(f"{scenario}/defenses", variant, config, cfg.epochs, lambda extra: defense_main(args + extra))
+        return self._train_task("defense", f"{scenario}/defenses", variant, config, cfg.epochs, args)
 
     def _caps(self) -> list[str]:
         p, out = self.preset, []
@@ -181,9 +224,8 @@ class Pipeline:
         return out
 
     # ------------------------------------------------------------------ evaluation
-    def link_run(self, scenario: str, label: str, args: list[str], checkpoints: list[dict]) -> list[dict]:
-        """``python -m sionna_semcomm.link --scenario S ARGS`` into a cached results file; returns its runs."""
-        from ..link.cli import main as link_main
+    def link_task(self, scenario: str, label: str, args: list[str], checkpoints: list[dict]) -> Task:
+        """``python -m sionna_semcomm.link --scenario S ARGS`` into a cached results file; its result is the runs."""
         from ..results import read_runs
 
         full = ["--scenario", scenario, *args, *self._common()]
@@ -192,16 +234,43 @@ class Pipeline:
         config = {"argv": _without(full, ["--checkpoint", "--attack-checkpoint", "--no-progress", "--device"]),
                   "checkpoints": [c["sha256"] for c in checkpoints]}
         path = self.cache.path(f"{scenario}/results", label, config, ".json")
+        hit = False
         if path.exists():
             runs = read_runs(path)
-            if runs and all(r.get("complete") for r in runs):
-                self.cache.record(True)
-                return runs
-        self.cache.record(False)
-        self.note(f"link: {label} -> {path}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._log():
-            return link_main(full + ["--out", str(path), "--resume"])
+            hit = bool(runs) and all(r.get("complete") for r in runs)
+        cmd = None if hit else [*full, "--out", str(path), "--resume"]
+        return Task("link", f"{scenario}/{label}", cmd, lambda: read_runs(path),
+                    lambda: path.parent.mkdir(parents=True, exist_ok=True))
+
+    def link_run(self, scenario: str, label: str, args: list[str], checkpoints: list[dict]) -> list[dict]:
+        return self.run([self.link_task(scenario, label, args, checkpoints)])[0]
+
+
+@dataclass
+class Task:
+    """A command of the toolkit (``module``: link, attack or defense) and how to read its result.
+
+    ``argv`` is ``None`` when the result is cached; ``prepare`` runs before the command, ``finish`` after it
+    (or at once on a cache hit) and returns the result.
+    """
+
+    module: str
+    label: str
+    argv: list[str] | None
+    finish: object
+    prepare: object = None
+
+
+def _main_of(module: str):
+    def get():
+        import importlib
+
+        mod = importlib.import_module({"link": "sionna_semcomm.link.cli"}.get(module, f"sionna_semcomm.{module}"))
+        return mod.main
+    return get
+
+
+_MAINS = {m: _main_of(m) for m in ("link", "attack", "defense")}
 
 
 def _without(argv: list[str], flags: list[str]) -> list[str]:
