@@ -40,6 +40,8 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: %(default)s)")
     p.add_argument("--num-images", type=int, help="test images per evaluation (default: the whole test subset)")
+    p.add_argument("--generator-epochs", type=int, help="epochs of every generator (default: the scenario's [defense])")
+    p.add_argument("--defense-epochs", type=int, help="fine-tuning epochs of every defence (default: the scenario's [defense])")
     p.add_argument("--jobs", type=int, default=1,
                    help="independent steps run side by side as subprocesses (default 1: one after the other, in process)")
     p.add_argument("--no-progress", action="store_true")
@@ -57,6 +59,12 @@ def main(argv: list[str] | None = None) -> dict:
         if args.num_images < 1:
             raise SystemExit("error: --num-images must be >= 1")
         preset = dataclasses.replace(preset, num_images=args.num_images)
+    for key in ("generator_epochs", "defense_epochs"):
+        value = getattr(args, key)
+        if value is not None:
+            if value < 1:
+                raise SystemExit(f"error: --{key.replace('_', '-')} must be >= 1")
+            preset = dataclasses.replace(preset, **{key: value})
     out = Path(args.out_dir or ("runs/reproduce-quick" if args.quick else "runs/reproduce"))
     pl = Pipeline(out, preset, args.data_dir, args.seed, args.device, not args.no_progress, args.jobs)
     results = {}

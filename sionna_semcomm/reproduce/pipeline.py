@@ -137,6 +137,8 @@ class Pipeline:
         return [t.finish() for t in tasks]
 
     def _run_parallel(self, todo: list[Task]) -> None:
+        """``jobs`` worker subprocesses (:mod:`.worker`), each running its share of the commands in turn
+        (one interpreter start per worker, not per command)."""
         import os
         import subprocess
         from concurrent.futures import ThreadPoolExecutor
@@ -145,20 +147,24 @@ class Pipeline:
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         logs = self.out_dir / "logs"
         logs.mkdir(exist_ok=True)
+        n = min(self.jobs, len(todo))
+        chunks = [todo[i::n] for i in range(n)]
+        stamp = f"{os.getpid()}-{id(todo)}"
 
-        def one(i_task):
-            i, t = i_task
-            log = logs / f"{t.module}-{t.label.replace('/', '_')}.log"
-            argv = t.argv + ([] if "--no-progress" in t.argv else ["--no-progress"])
+        def one(i):
+            plan = logs / f"worker-{stamp}-{i}.json"
+            atomic_write_json(plan, [{"module": t.module, "label": t.label,
+                                      "argv": t.argv + ([] if "--no-progress" in t.argv else ["--no-progress"])}
+                                     for t in chunks[i]])
+            log = plan.with_suffix(".log")
             with open(log, "w") as f:
-                rc = subprocess.run([sys.executable, "-m", f"sionna_semcomm.{t.module}", *argv], stdout=f,
+                rc = subprocess.run([sys.executable, "-m", "sionna_semcomm.reproduce.worker", str(plan)], stdout=f,
                                     stderr=subprocess.STDOUT, env=env).returncode
             if rc != 0:
-                tail = log.read_text()[-2000:]
-                raise RuntimeError(f"{t.module} {t.label} failed (exit {rc}); log {log}:\n{tail}")
+                raise RuntimeError(f"a reproduction worker failed (exit {rc}); log {log}:\n{log.read_text()[-3000:]}")
 
-        with ThreadPoolExecutor(self.jobs) as pool:
-            list(pool.map(one, enumerate(todo)))
+        with ThreadPoolExecutor(n) as pool:
+            list(pool.map(one, range(n)))
 
     # ------------------------------------------------------------------ training steps
     def _train_task(self, module: str, kind: str, label: str, config: dict, epochs: int, argv: list[str]) -> Task:
