@@ -39,6 +39,7 @@ def test_worst_case_and_per_class_views():
     assert s["semadv_adaptive"]["target_std"] == pytest.approx(((0.2 - 0.4) ** 2 + (0.6 - 0.4) ** 2) ** 0.5)
     table = matrix_markdown(rows, ["d"], 10.0, [-6.0])
     assert "| d | 90.0 | 80.0 | - | 50.0 | - | 40.0 ± 28.3 |" in table and "50.0 (pgm (adaptive))" in table
+    assert worst_case(rows, "d", 10.0, -6.0, exclude=("pgm",))["accuracy"] == 0.7  # the transferred SemAdv
     assert worst_case(rows, "d", 10.0, -4.0) is None
 
 
@@ -70,13 +71,13 @@ def test_reproduce_quick_end_to_end(quick_run):
         assert (out / name).stat().st_size > 1000
     fig8 = json.loads((out / "fig8.json").read_text())
     summ = fig8["data"]["summary"]
-    assert set(summ) == {"none", "at-pgm", "at-semadv", "semmixed"}
+    assert set(summ) == {"none", "finetune", "at-pgm", "at-semadv", "semmixed"}
     for d, e in summ.items():
         assert 0 <= e["clean_accuracy"] <= 1 and e["worst"]["num_attacks"] >= 4
         assert set(e["semadv_adaptive"]["per_class"]) <= {"2", "5", 2, 5}
     # every hardened system is a new checkpoint, and the adaptive attacks differ from the transferred ones
     shas = {v["sha256"] for v in fig8["data"]["systems"].values()}
-    assert len(shas) == 4
+    assert len(shas) == 5
     rows = fig8["data"]["rows"]
     assert {r["source"] for r in rows} == {"none", "white-box", "adaptive", "transfer"}
     for r in rows:

@@ -38,6 +38,7 @@ CLAIMS = {
     "fig9": [
         "Without attack MobileSC beats JPEG2000 + 1/2 LDPC + QPSK at low SNR and is comparable at high SNR.",
         "MobileSC under SemAdv can still beat JPEG2000 + 1/2 LDPC + QPSK under noise alone.",
-        "SemMixed improves MobileSC under SemAdv across SNR, without improving clean PSNR/SSIM.",
+        "SemMixed makes MobileSC more robust under SemAdv across SNR (the attacked class's accuracy) ...",
+        "... although it gives no further image quality (PSNR/SSIM) under attack.",
     ],
 }
