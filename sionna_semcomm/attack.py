@@ -113,7 +113,7 @@ def setup_args() -> argparse.ArgumentParser:
 # ------------------------------------------------------------------------------------------ shared pieces
 def _load_scenario_system(scenario_name, checkpoint, device):
     from .checkpoints import CheckpointError, sha256_file
-    from .learned import pretrained_checkpoint
+    from .learned import SHIPPED_DEFENSES, pretrained_checkpoint
     from .scenario import ScenarioError, load_scenario
     from .semantic import load_system
     from .train import _registry as codec_registry
@@ -124,8 +124,8 @@ def _load_scenario_system(scenario_name, checkpoint, device):
         if scenario.images is None:
             raise ScenarioError(f"scenario {scenario.name!r} has no [images] section: no learned system to attack")
         sha = None
-        if checkpoint is None:
-            checkpoint, sha = pretrained_checkpoint(scenario.name, model_config_for(scenario).codec)
+        if checkpoint is None or checkpoint in SHIPPED_DEFENSES:
+            checkpoint, sha = pretrained_checkpoint(scenario.name, model_config_for(scenario).codec, checkpoint)
         system, meta = load_system(checkpoint, sha, codec_registry(), device)
     except (ScenarioError, CheckpointError) as e:
         raise SystemExit(f"error: {e}") from None

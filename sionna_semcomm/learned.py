@@ -33,13 +33,18 @@ def pretrained_manifest() -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def pretrained_checkpoint(scenario: str, codec: str) -> tuple[Path, str]:
-    """Path and sha256 of the shipped weights for ``scenario`` and ``codec``.
+#: ``--checkpoint`` values that name shipped hardened weights instead of a file
+SHIPPED_DEFENSES = ("semmixed",)
+
+
+def pretrained_checkpoint(scenario: str, codec: str, defense: str | None = None) -> tuple[Path, str]:
+    """Path and sha256 of the shipped weights for ``scenario`` and ``codec`` (``defense``: the adversarially
+    fine-tuned variant, e.g. ``"semmixed"``).
 
     :raises CheckpointError: none shipped (the message lists what is).
     """
     manifest = pretrained_manifest()
-    key = f"{scenario}-{codec}"
+    key = f"{scenario}-{codec}" + (f"-{defense}" if defense else "")
     if key not in manifest:
         raise CheckpointError(f"no pretrained {codec} weights ship for scenario {scenario!r} (shipped: "
                               f"{', '.join(sorted(manifest)) or 'none'}); train one with python -m sionna_semcomm.train "
@@ -137,8 +142,11 @@ def learned_runner(codec: str, registry_factory=None):
             raise ValueError(f"scenario {scenario.name!r} has no [images] section: image systems cannot run on it")
         ckpt = options.extra.get("checkpoint")
         sha = None
-        if ckpt is None:
-            ckpt, sha = pretrained_checkpoint(scenario.name, codec)
+        if ckpt is None or ckpt in SHIPPED_DEFENSES:
+            try:
+                ckpt, sha = pretrained_checkpoint(scenario.name, codec, ckpt)
+            except CheckpointError as e:
+                raise ValueError(str(e)) from None
         registry = registry_factory() if registry_factory else None
         try:
             system, meta = load_system(ckpt, sha, registry, options.device)

@@ -34,3 +34,27 @@ def test_shipped_generators_are_found_by_setting():
 def test_unknown_scenario_has_no_default_weights():
     with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'awgn_bits'"):
         pretrained_checkpoint("awgn_bits", "mobilesc")
+
+
+@pytest.mark.parametrize("scenario", ["rayleigh_cifar", "rayleigh_mnist"])
+def test_shipped_semmixed_weights_are_a_fine_tuned_copy_of_the_base_system(scenario):
+    import torch
+
+    base, _ = load_system(*pretrained_checkpoint(scenario, "mobilesc"))
+    hardened, meta = load_system(*pretrained_checkpoint(scenario, "mobilesc", "semmixed"))
+    assert meta["defense"]["variant"] == "semmixed" and meta["defense"]["clean_fraction"] == 0.5
+    assert meta["base_checkpoint"]["sha256"] == pretrained_manifest()[f"{scenario}-mobilesc"]["sha256"]
+    diffs = [float((a - b).abs().max()) for a, b in zip(base.state_dict().values(), hardened.state_dict().values())
+             if a.dtype.is_floating_point]
+    assert max(diffs) > 0 and base.config == hardened.config  # same architecture, moved weights
+    assert torch.isfinite(torch.tensor(diffs)).all()
+
+
+def test_link_command_takes_the_shipped_semmixed_weights(tmp_path):
+    from sionna_semcomm.link.cli import main as link_main
+
+    runs = link_main(["--scenario", "rayleigh_cifar", "--systems", "mobilesc", "--checkpoint", "semmixed", "--snr-db", "10",
+                      "--num-images", "8", "--device", "cpu", "--no-progress"])
+    assert runs[0]["config"]["system"]["checkpoint"]["path"].endswith("rayleigh_cifar-mobilesc-semmixed.safetensors")
+    with pytest.raises(CheckpointError, match="no pretrained deepjscc weights ship"):
+        pretrained_checkpoint("rayleigh_cifar", "deepjscc", "semmixed")

@@ -65,7 +65,8 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--num-images", type=positive_int, help="images per SNR point for image systems")
     p.add_argument("--batch-size", type=positive_int, help="frames/images per batch")
     p.add_argument("--data-dir", help="dataset folder for image systems (else $SIONNA_SEMCOMM_DATA)")
-    p.add_argument("--checkpoint", help="learned systems: weights file (default: the weights shipped for the scenario)")
+    p.add_argument("--checkpoint", help="learned systems: weights file, or 'semmixed' for the shipped hardened weights "
+                   "(default: the weights shipped for the scenario)")
     p.add_argument("--jpeg2000-mode", choices=["equal_budget", "fixed_rate"],
                    help="conventional links: equal OFDM budget or fixed JPEG2000 rate (default: the scenario's)")
     p.add_argument("--jpeg2000-bytes", type=positive_int, help="conventional links, fixed_rate: codestream bytes per image")
