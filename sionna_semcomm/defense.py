@@ -296,6 +296,7 @@ def setup_args():
     import argparse
 
     from .argtypes import finite_float, positive_int
+    from .train import add_run_args
 
     p = argparse.ArgumentParser(prog="python -m sionna_semcomm.defense",
                                 description="Adversarial fine-tuning of a semantic system: at-pgm, at-semadv, semmixed.")
@@ -310,16 +311,7 @@ def setup_args():
     p.add_argument("--clean-fraction", type=finite_float("value"))
     p.add_argument("--generator-updates", type=int, help="0: generators fixed (default); k: k refresh steps per use")
     p.add_argument("--psr-db", type=finite_float("value"), help="PSR of the training attacks (default: the scenario's)")
-    p.add_argument("--batch-size", type=positive_int)
-    p.add_argument("--max-steps", type=positive_int, help="at most this many batches per epoch (quick runs)")
-    p.add_argument("--num-train", type=positive_int, help="use only the first N training images (quick runs)")
-    p.add_argument("--data-dir", help="data set folder (else $SIONNA_SEMCOMM_DATA)")
-    p.add_argument("--out-dir", help="checkpoint folder (default: runs/defense/<scenario>-<variant>)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/resume.pt")
-    p.add_argument("--no-progress", action="store_true")
+    add_run_args(p, "runs/defense/<scenario>-<variant>")
     return p
 
 

@@ -273,9 +273,15 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--scenario", default="rayleigh_cifar", help="scenario name or .toml path (default: %(default)s)")
     p.add_argument("--codec", help="codec name (default: the scenario's [model] codec, mobilesc)")
     p.add_argument("--classify-from", choices=["image", "symbols"])
-    p.add_argument("--data-dir", help="data set folder (else $SIONNA_SEMCOMM_DATA)")
-    p.add_argument("--out-dir", help="checkpoint folder (default: runs/train/<scenario>-<codec>)")
     p.add_argument("--epochs", type=int)
+    add_run_args(p, "runs/train/<scenario>-<codec>")
+    return p
+
+
+def add_run_args(p: argparse.ArgumentParser, default_out: str) -> None:
+    """The options every training command shares (data, output, quick-run caps, seed, device, resume)."""
+    p.add_argument("--data-dir", help="data set folder (else $SIONNA_SEMCOMM_DATA)")
+    p.add_argument("--out-dir", help=f"checkpoint folder (default: {default_out})")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--max-steps", type=int, help="at most this many batches per epoch (quick runs)")
     p.add_argument("--num-train", type=int, help="use only the first N training images (quick runs)")
@@ -284,7 +290,6 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/resume.pt")
     p.add_argument("--no-progress", action="store_true")
-    return p
 
 
 def _registry():
