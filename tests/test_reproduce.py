@@ -70,15 +70,15 @@ def test_reproduce_quick_end_to_end(quick_run):
     for name in ("fig6_cifar10.png", "fig8_cifar10_psr-6.png", "fig9_cifar10.png"):
         assert (out / name).stat().st_size > 1000
     fig8 = json.loads((out / "fig8.json").read_text())
-    summ = fig8["data"]["summary"]
+    summ = fig8["data"]["cifar10"]["summary"]
     assert set(summ) == {"none", "finetune", "at-pgm", "at-semadv", "semmixed"}
     for d, e in summ.items():
         assert 0 <= e["clean_accuracy"] <= 1 and e["worst"]["num_attacks"] >= 4
         assert set(e["semadv_adaptive"]["per_class"]) <= {"2", "5", 2, 5}
     # every hardened system is a new checkpoint, and the adaptive attacks differ from the transferred ones
-    shas = {v["sha256"] for v in fig8["data"]["systems"].values()}
+    shas = {v["sha256"] for v in fig8["data"]["cifar10"]["systems"].values()}
     assert len(shas) == 5
-    rows = fig8["data"]["rows"]
+    rows = fig8["data"]["cifar10"]["rows"]
     assert {r["source"] for r in rows} == {"none", "white-box", "adaptive", "transfer"}
     for r in rows:
         if r["attack"] != "none":
@@ -132,5 +132,31 @@ def test_reproduce_resumes_an_interrupted_link_run(quick_run, monkeypatch):
 def test_reproduce_errors(tmp_path):
     with pytest.raises(SystemExit):
         reproduce_main(["fig10"])
-    with pytest.raises(SystemExit, match="ImageNet-10 is not supported"):
+
+
+def test_reproduce_imagenet10_trains_its_base_system_first(tmp_path):
+    """ImageNet-10 has no shipped weights: the pipeline trains MobileSC on the folder, then attacks it."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:256, 0:256] / 255.0
+    for split, n in (("train", 2), ("test", 1)):
+        for c in range(10):
+            folder = tmp_path / "imagenet" / split / f"n{c:08d}"
+            folder.mkdir(parents=True)
+            for k in range(n):
+                img = np.stack([yy * (c % 3) / 2, xx * (c % 5) / 4, (yy + xx) / 2], -1) * 200 + rng.normal(0, 8, (256, 256, 3))
+                Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(folder / f"{k}.png")
+    out = tmp_path / "out"
+    reproduce_main(["fig6", "--quick", "--datasets", "--imagenet-dir", str(tmp_path / "imagenet"), "--out-dir", str(out),
+                    "--device", "cpu", "--no-progress", "--num-images", "10"])
+    trained = list((out / "cache" / "rayleigh_imagenet10" / "systems").glob("mobilesc-*/best.safetensors"))
+    assert len(trained) == 1
+    data = json.loads((out / "fig6.json").read_text())["data"]
+    assert list(data) == ["imagenet10"]
+    rows = {r["attack"]: r for r in data["imagenet10"]["rows"]}
+    assert {"none", "jamming", "pgd", "pgm", "semadv"} <= set(rows)
+    assert rows["none"]["per_class"]["psnr"][0] is not None and len(rows["none"]["per_class"]["accuracy"]) == 10
+    with pytest.raises(SystemExit, match="needs train/<class>/ and test/<class>/"):
         reproduce_main(["fig6", "--imagenet-dir", str(tmp_path)])

@@ -95,6 +95,13 @@ class ImageFolderDataset(Dataset):
         self.labels = torch.tensor([lbl for _, lbl in self.samples], dtype=torch.int64)
         self.name = f"imagefolder:{self.root}"
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(3, size, size)``; with ``size=None`` (native sizes) the shape of the first image."""
+        if self.size is not None:
+            return (3, self.size, self.size)
+        return tuple(self[0][0].shape)
+
     def _scan(self, classes: Sequence[str] | None) -> tuple[list[str], list[tuple[Path, int]]]:
         if not self.root.is_dir():
             raise DatasetNotFoundError(f"image folder {self.root} does not exist")

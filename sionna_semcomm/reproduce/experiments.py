@@ -399,14 +399,19 @@ def fig7(pl: Pipeline, datasets) -> dict:
     if "mnist" not in datasets:
         return {"markdown": "### Fig. 7\n\nskipped (MNIST not selected)\n", "data": {}, "figures": []}
     r = _robustness(pl, "mnist", "fig7")
-    return {**r, "markdown": "### Fig. 7: defences under attack, MNIST\n\n" + r["markdown"]}
+    return {**r, "data": {"mnist": r["data"]}, "markdown": "### Fig. 7: defences under attack, MNIST\n\n" + r["markdown"]}
 
 
 def fig8(pl: Pipeline, datasets) -> dict:
-    if "cifar10" not in datasets:
-        return {"markdown": "### Fig. 8\n\nskipped (CIFAR-10 not selected)\n", "data": {}, "figures": []}
-    r = _robustness(pl, "cifar10", "fig8")
-    return {**r, "markdown": "### Fig. 8: defences under attack, CIFAR-10\n\n" + r["markdown"]}
+    chosen = [d for d in ("cifar10", "imagenet10") if d in datasets]
+    if not chosen:
+        return {"markdown": "### Fig. 8\n\nskipped (neither CIFAR-10 nor ImageNet-10 selected)\n", "data": {}, "figures": []}
+    parts = {d: _robustness(pl, d, "fig8") for d in chosen}
+    names = {"cifar10": "CIFAR-10", "imagenet10": "ImageNet-10"}
+    return {"markdown": f"### Fig. 8: defences under attack, {', '.join(names[d] for d in chosen)}\n\n" +
+                        "\n\n".join(r["markdown"] for r in parts.values()),
+            "data": {d: r["data"] for d, r in parts.items()},
+            "figures": [f for r in parts.values() for f in r["figures"]]}
 
 
 # ------------------------------------------------------------------------------------------ Fig. 9

@@ -32,8 +32,8 @@ from .cache import Cache
 
 __all__ = ["Preset", "FULL", "QUICK", "Pipeline", "DATASET_SCENARIOS"]
 
-#: data set -> scenario of its experiments
-DATASET_SCENARIOS = {"cifar10": "rayleigh_cifar", "mnist": "rayleigh_mnist"}
+#: data set -> scenario of its experiments (imagenet10: an image folder given with ``--imagenet-dir``)
+DATASET_SCENARIOS = {"cifar10": "rayleigh_cifar", "mnist": "rayleigh_mnist", "imagenet10": "rayleigh_imagenet10"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class Preset:
         controllable variant's destination (5: dog / digit 5), swept over ``misleading_psr``.
     :param sweep_snr_db: SNR points of Fig. 9.
     :param generator_epochs, defense_epochs: ``None`` for the scenario's ``[defense]`` values.
+    :param base_epochs: epochs of a base system trained here (none ships: ImageNet-10); ``None``: ``[train]``.
     :param max_steps, num_train: per-epoch batch cap and training-set cap (quick runs only).
     :param table3_images: images the Table III timing is scaled to.
     """
@@ -66,6 +67,7 @@ class Preset:
     pgd_steps: int = 10
     generator_epochs: int | None = None
     defense_epochs: int | None = None
+    base_epochs: int | None = None
     max_steps: int | None = None
     num_train: int | None = None
     batch_size: int | None = None
@@ -75,7 +77,7 @@ class Preset:
 
 FULL = Preset("full")
 QUICK = Preset("quick", num_images=48, psr_grid=(-6.0,), classes=(2, 5), misleading_psr=(-6.0,),
-               sweep_snr_db=(0.0, 10.0), pgd_steps=2, generator_epochs=1, defense_epochs=1, max_steps=2,
+               sweep_snr_db=(0.0, 10.0), pgd_steps=2, generator_epochs=1, defense_epochs=1, base_epochs=1, max_steps=2,
                num_train=32, batch_size=8, table3_images=100)
 
 
@@ -83,8 +85,9 @@ class Pipeline:
     """Runs cached steps into ``out_dir`` (see the module doc)."""
 
     def __init__(self, out_dir: str | Path, preset: Preset, data_dir: str | None = None, seed: int = 0,
-                 device: str = "auto", show_progress: bool = True, jobs: int = 1):
+                 device: str = "auto", show_progress: bool = True, jobs: int = 1, data_dirs: dict | None = None):
         self.out_dir = Path(out_dir)
+        self.data_dirs = dict(data_dirs or {})  # scenario -> data folder, where it is not data_dir
         self.jobs = max(1, int(jobs))
         self.preset, self.data_dir, self.seed, self.device = preset, data_dir, seed, device
         self.show_progress = show_progress
@@ -92,10 +95,11 @@ class Pipeline:
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ helpers
-    def _common(self) -> list[str]:
+    def _common(self, scenario: str) -> list[str]:
         args = ["--seed", str(self.seed), "--device", self.device]
-        if self.data_dir:
-            args += ["--data-dir", str(self.data_dir)]
+        data_dir = self.data_dirs.get(scenario, self.data_dir)
+        if data_dir:
+            args += ["--data-dir", str(data_dir)]
         if not self.show_progress:
             args.append("--no-progress")
         return args
@@ -110,11 +114,22 @@ class Pipeline:
         print(f"[reproduce] {text}", file=sys.stderr, flush=True)
 
     def base_system(self, scenario: str) -> dict:
-        """The system shipped for ``scenario`` (path and sha256)."""
+        """The undefended system of ``scenario`` (path and sha256): the shipped weights, or, where none ship
+        (ImageNet-10), trained here with ``python -m sionna_semcomm.train`` (cached like every step)."""
+        from ..checkpoints import CheckpointError
         from ..learned import pretrained_checkpoint
+        from ..scenario import load_scenario
+        from ..train import train_config_for
 
-        path, sha = pretrained_checkpoint(scenario, "mobilesc")
-        return {"path": str(path), "sha256": sha}
+        try:
+            path, sha = pretrained_checkpoint(scenario, "mobilesc")
+            return {"path": str(path), "sha256": sha}
+        except CheckpointError:
+            pass
+        epochs = self.preset.base_epochs or train_config_for(load_scenario(scenario)).epochs
+        args = ["--scenario", scenario, "--epochs", str(epochs), *self._common(scenario), *self._caps()]
+        config = {"argv": _without(args, ["--no-progress", "--device"])}
+        return self.run([self._train_task("train", f"{scenario}/systems", "mobilesc", config, epochs, args)])[0]
 
     # ------------------------------------------------------------------ running commands
     def run(self, tasks: list[Task]) -> list:
@@ -196,7 +211,7 @@ class Pipeline:
                        controllable_class: int | None = None, epochs: int, psr_db: float) -> Task:
         """Train (or reuse) a generator attack against ``system`` (``{"path", "sha256"}``)."""
         args = ["train", "--scenario", scenario, "--attack", attack, "--psr-db", f"{psr_db:g}", "--epochs", str(epochs),
-                "--checkpoint", system["path"], *self._common()]
+                "--checkpoint", system["path"], *self._common(scenario)]
         if target_class is not None:
             args += ["--target-class", str(target_class)]
         if controllable_class is not None:
@@ -214,7 +229,7 @@ class Pipeline:
 
         cfg = defense_config(load_scenario(scenario), self.preset, variant)
         args = ["--scenario", scenario, "--variant", variant, "--checkpoint", system["path"], "--epochs", str(cfg.epochs),
-                "--psr-db", f"{psr_db:g}", *self._common(), *self._caps()]
+                "--psr-db", f"{psr_db:g}", *self._common(scenario), *self._caps()]
         if generators:
             args += ["--generator", *[g["path"] for g in generators]]
         config = {"argv": _without(args, ["--checkpoint", "--generator", "--no-progress", "--device"]),
@@ -234,7 +249,7 @@ class Pipeline:
         """``python -m sionna_semcomm.link --scenario S ARGS`` into a cached results file; its result is the runs."""
         from ..results import read_runs
 
-        full = ["--scenario", scenario, *args, *self._common()]
+        full = ["--scenario", scenario, *args, *self._common(scenario)]
         if self.preset.num_images is not None and "--num-images" not in args:
             full += ["--num-images", str(self.preset.num_images)]
         config = {"argv": _without(full, ["--checkpoint", "--attack-checkpoint", "--no-progress", "--device"]),
@@ -254,7 +269,7 @@ class Pipeline:
 
 @dataclass
 class Task:
-    """A command of the toolkit (``module``: link, attack or defense) and how to read its result.
+    """A command of the toolkit (``module``: link, attack, defense or train) and how to read its result.
 
     ``argv`` is ``None`` when the result is cached; ``prepare`` runs before the command, ``finish`` after it
     (or at once on a cache hit) and returns the result.
@@ -276,7 +291,7 @@ def _main_of(module: str):
     return get
 
 
-_MAINS = {m: _main_of(m) for m in ("link", "attack", "defense")}
+_MAINS = {m: _main_of(m) for m in ("link", "attack", "defense", "train")}
 
 
 def _without(argv: list[str], flags: list[str]) -> list[str]:

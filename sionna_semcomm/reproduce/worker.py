@@ -1,6 +1,6 @@
 """``python -m sionna_semcomm.reproduce.worker PLAN.json``: run a list of the toolkit's commands in one process.
 
-``PLAN.json`` is a list of ``{"module": "link" | "attack" | "defense", "label", "argv"}`` written by
+``PLAN.json`` is a list of ``{"module": "link" | "attack" | "defense" | "train", "label", "argv"}`` written by
 :meth:`~.pipeline.Pipeline.run` with ``jobs > 1``. Every command runs even when an earlier one failed; the
 exit status is 1 if any failed (each failure is printed with its label).
 """
