@@ -55,7 +55,7 @@ def quick_run(tmp_path_factory, make_cifar_dir):
     data = make_cifar_dir(root / "data", n=40)
     out = root / "out"
     argv = ["all", "--quick", "--datasets", "cifar10", "--data-dir", str(data), "--out-dir", str(out), "--device", "cpu",
-            "--no-progress", "--num-images", "20"]
+            "--no-progress", "--num-images", "20", "--matrix-snr-db", "5"]
     results = reproduce_main(argv)
     return argv, out, results
 
@@ -83,6 +83,8 @@ def test_reproduce_quick_end_to_end(quick_run):
     for r in rows:
         if r["attack"] != "none":
             assert r["measured_psr_db"] == pytest.approx(-6.0, abs=1.0)
+    assert {r["snr_db"] for r in rows} == {10.0, 5.0}  # the matrix at the extra SNR too
+    assert "**SNR 5 dB, PSR -6 dB**" in (out / "fig8.md").read_text()
     t4 = json.loads((out / "table4.json").read_text())["data"]
     assert t4["mobilesc"]["ofdm_symbols"] == 7 and t4["jpeg2000-ldpc-bpsk"]["ofdm_symbols"] > t4["jpeg2000-ldpc-64qam"]["ofdm_symbols"]
 
@@ -132,6 +134,8 @@ def test_reproduce_resumes_an_interrupted_link_run(quick_run, monkeypatch):
 def test_reproduce_errors(tmp_path):
     with pytest.raises(SystemExit):
         reproduce_main(["fig10"])
+    with pytest.raises(SystemExit, match="--matrix-snr-db must be finite"):
+        reproduce_main(["fig8", "--matrix-snr-db", "nan"])
 
 
 def test_reproduce_imagenet10_trains_its_base_system_first(tmp_path):

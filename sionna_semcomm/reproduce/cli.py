@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -41,6 +42,8 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: %(default)s)")
     p.add_argument("--num-images", type=int, help="test images per evaluation (default: the whole test subset)")
+    p.add_argument("--matrix-snr-db", type=float, nargs="+", metavar="SNR",
+                   help="more SNR points [dB] for the robustness matrix (beside the paper's 10 dB)")
     p.add_argument("--generator-epochs", type=int, help="epochs of every generator (default: the scenario's [defense])")
     p.add_argument("--defense-epochs", type=int, help="fine-tuning epochs of every defence (default: the scenario's [defense])")
     p.add_argument("--jobs", type=int, default=1,
@@ -63,6 +66,10 @@ def main(argv: list[str] | None = None) -> dict:
         if args.num_images < 1:
             raise SystemExit("error: --num-images must be >= 1")
         preset = dataclasses.replace(preset, num_images=args.num_images)
+    if args.matrix_snr_db:
+        if not all(math.isfinite(v) for v in args.matrix_snr_db):
+            raise SystemExit(f"error: --matrix-snr-db must be finite numbers, got {args.matrix_snr_db}")
+        preset = dataclasses.replace(preset, extra_snr_db=tuple(v for v in args.matrix_snr_db if v != preset.snr_db))
     for key in ("generator_epochs", "defense_epochs"):
         value = getattr(args, key)
         if value is not None:

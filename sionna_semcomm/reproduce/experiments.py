@@ -113,13 +113,14 @@ def _attack_args(attack: str, psr: float, gen: dict | None = None, target=None, 
 
 
 def robustness_rows(s: _Systems, defenses=DEFENSES, attacks=("jamming", "pgd", "pgm", "semadv"), classes=None,
-                    psr_grid=None, snr=None, transfer: bool = True) -> list[dict]:
-    """Matrix rows of ``defenses`` x ``attacks`` x PSR at one SNR (see :mod:`sionna_semcomm.robustness`)."""
+                    psr_grid=None, snrs=None, transfer: bool = True) -> list[dict]:
+    """Matrix rows of ``defenses`` x ``attacks`` x PSR x SNR (see :mod:`sionna_semcomm.robustness`); ``snrs``
+    default to the preset's ``snr_db`` and ``extra_snr_db`` (every link run evaluates all of them)."""
     p = s.pl.preset
     classes = p.classes if classes is None else classes
     psr_grid = p.psr_grid if psr_grid is None else psr_grid
-    snr = p.snr_db if snr is None else snr
-    snr_args = ["--snr-db", f"{snr:g}"]
+    snrs = [p.snr_db, *p.extra_snr_db] if snrs is None else list(snrs)
+    snr_args = ["--snr-db", *[f"{v:g}" for v in snrs]]
     s.ensure_systems(defenses)
     # every generator the matrix needs, trained side by side
     sources = {d: [("adaptive", d)] + ([("transfer", "none")] if transfer and d not in ("none", CONTROL) else [])
@@ -137,7 +138,7 @@ def robustness_rows(s: _Systems, defenses=DEFENSES, attacks=("jamming", "pgd", "
         tags.append((d, source))
 
     for d in defenses:
-        add(f"clean-snr{snr:g}", d, snr_args, "none")
+        add("clean-snr" + "-".join(f"{v:g}" for v in snrs), d, snr_args, "none")
         for psr in psr_grid:
             for name in ("jamming", "pgd", "fgm"):
                 if name in attacks:
@@ -229,7 +230,7 @@ def fig6(pl: Pipeline, datasets) -> dict:
     for ds in datasets:
         s = _Systems(pl, ds)
         rows = robustness_rows(s, ["none"], ("jamming", "fgm", "pgd", "pgm", "semadv"), classes=[p.target_class],
-                               psr_grid=[p.psr_db], transfer=False)
+                               psr_grid=[p.psr_db], snrs=[p.snr_db], transfer=False)
         g = s.generator("none", "semadv", p.target_class, p.controllable_class)
         mis_runs = s.runs([(f"semadv-t{p.target_class}-c{p.controllable_class}-psr{psr:g}", "none",
                             ["--snr-db", f"{p.snr_db:g}", *_attack_args("semadv", psr, g, p.target_class)], [g])
@@ -330,7 +331,7 @@ def _robustness(pl: Pipeline, ds: str, fig: str) -> dict:
     checks = _robustness_checks(summ)
     md = (f"**{ds}** ({p.name} preset; defences fine-tuned from the shipped system, every generator re-trained against "
           f"each defence: *adaptive*; *transfer* replays the undefended system's generators)\n\n" +
-          matrix_markdown(rows, DEFENSES, p.snr_db, p.psr_grid) + "\n\n" +
+          "\n\n".join(matrix_markdown(rows, DEFENSES, snr, p.psr_grid) for snr in (p.snr_db, *p.extra_snr_db)) + "\n\n" +
           "\n".join(f"- {c}: {_verdict(ok)} ({why})" for c, ok, why in checks))
     return {"markdown": md, "data": {"rows": rows, "summary": summ,
                                      "systems": {d: s.systems[d] for d in DEFENSES}}, "figures": figures}

@@ -42,6 +42,7 @@ class Preset:
 
     :param num_images: test images per evaluation (``None``: the scenario's, the whole test subset).
     :param snr_db: SNR [dB] of the per-class results (Fig. 6-8; the paper's 10 dB).
+    :param extra_snr_db: more SNR points [dB] of the robustness matrix (Fig. 7/8 tables).
     :param psr_db: PSR [dB] the generators and defences are trained at (the paper's -6 dB).
     :param psr_grid: PSRs [dB] of the robustness matrix.
     :param classes: SemAdv target classes (one generator per class and per defence).
@@ -57,6 +58,7 @@ class Preset:
     name: str
     num_images: int | None = None
     snr_db: float = 10.0
+    extra_snr_db: tuple[float, ...] = ()
     psr_db: float = -6.0
     psr_grid: tuple[float, ...] = (-10.0, -6.0, -2.0)
     classes: tuple[int, ...] = tuple(range(10))
