@@ -158,8 +158,9 @@ class AdversarialTrainer(Trainer):
         families = attack_factory(self.system, self.link) if defense.families else {}
         missing = [f for f in defense.families if f not in families]
         if missing:
-            raise ValueError(f"defence {defense.variant!r} trains against {', '.join(defense.families)}; "
-                             f"the attack factory gave no {', '.join(missing)}")
+            raise ValueError(f"defence {defense.variant!r} trains against {', '.join(defense.families)}, but no "
+                             f"{' or '.join(missing)} attack was given (command line: --generator FILE for each; train "
+                             "them with python -m sionna_semcomm.attack train)")
         self.mixing = MixingRule({f: families[f] for f in defense.families}, defense.clean_fraction, seed)
         self.attacks = [a for f in self.mixing.names for a in self.mixing.families[f]]
         self._generator_optimizers = {}

@@ -187,10 +187,10 @@ def test_resume_continues_exactly(data, tmp_path):
 
 def test_missing_family_and_cli_errors(data, tmp_path, make_cifar_dir):
     train, val = data
-    with pytest.raises(ValueError, match="gave no pgm"):
+    with pytest.raises(ValueError, match="but no pgm attack was given"):
         AdversarialTrainer(_system(), LINK, train, val, _cfg(), DefenseConfig(variant="semmixed"),
                            lambda s, link: {"semadv": [Identity(s, link)]}, tmp_path / "o")
     d = make_cifar_dir(tmp_path / "cli")
-    with pytest.raises(SystemExit, match="gave no semadv, pgm"):
+    with pytest.raises(SystemExit, match="no semadv or pgm attack was given"):
         defense_main(["--scenario", "rayleigh_cifar", "--data-dir", str(d), "--device", "cpu", "--no-progress",
                       "--out-dir", str(tmp_path / "x")])
