@@ -101,7 +101,11 @@ def main(argv: list[str] | None = None) -> dict:
 
 def _report(out: Path, preset, args) -> Path:
     """``REPORT.md``: every finished experiment's section, in the paper's order."""
-    sections = [f"# Reproduction report ({preset.name} preset, seed {args.seed})", "",
+    sizes = (f"test images: {preset.num_images or 'all'}; generator epochs: {preset.generator_epochs or 'the scenario [defense] value'}; "
+             f"defence epochs: {preset.defense_epochs or 'the scenario [defense] value'}; SNR {preset.snr_db:g} dB"
+             + (f" (+ {', '.join(f'{v:g}' for v in preset.extra_snr_db)} dB in the matrix)" if preset.extra_snr_db else "")
+             + f"; PSR {preset.psr_db:g} dB (matrix: {', '.join(f'{v:g}' for v in preset.psr_grid)} dB)")
+    sections = [f"# Reproduction report ({preset.name} preset, seed {args.seed})", "", sizes, "",
                 "Our numbers beside the paper's; each claim is checked with the threshold stated in "
                 "`sionna_semcomm/reproduce/experiments.py`. Regenerate with `python -m sionna_semcomm.reproduce all"
                 f"{' --quick' if preset.name == 'quick' else ''} --data-dir DIR`.", ""]
