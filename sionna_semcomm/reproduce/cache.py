@@ -2,7 +2,9 @@
 
 A step's *key* is the SHA-256 of its configuration as canonical JSON (sorted keys): the command line or
 settings, the seed, and the SHA-256 of every checkpoint it reads (so a retrained system invalidates what
-was computed from it). Its output lives at ``<root>/<kind>/<label>-<key[:12]>`` (a results JSON of the
+was computed from it). Checkpoint paths, ``--device`` and progress flags are not part of it: a step
+computed on a GPU is reused on a CPU (the same seed draws other channels on CPU and CUDA, so a recomputed
+step would differ by sampling noise only). Its output lives at ``<root>/<kind>/<label>-<key[:12]>`` (a results JSON of the
 link command, or a training folder). A finished output is reused as it is; an unfinished one is resumed
 (the link command's ``--resume`` keeps finished SNR points, the trainers their finished epochs). Nothing
 is ever overwritten in place: the link command and the trainers write atomically.
