@@ -38,14 +38,11 @@ __all__ = ["setup_args", "main", "attack_registry"]
 def attack_registry():
     """Composition root: the core attacks plus those of ``baselines`` (when installed); returns the registry module."""
     from .attacks import register_attack, registry
+    from .runtime import optional_module
 
-    try:
-        from baselines.systems import register_attacks
-    except ModuleNotFoundError as e:
-        if e.name not in ("baselines", "baselines.systems"):
-            raise
-    else:
-        register_attacks(register_attack)
+    baseline_systems = optional_module("baselines.systems")
+    if baseline_systems is not None:
+        baseline_systems.register_attacks(register_attack)
     return registry
 
 

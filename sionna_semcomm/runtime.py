@@ -13,6 +13,20 @@ import torch
 __all__ = ["resolve_device", "make_generator"]
 
 
+def optional_module(name: str):
+    """Import ``name`` (a module of the optional ``baselines`` package) or return ``None`` when that package or
+    module is not installed; any other missing import inside it is re-raised."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        parts = name.split(".")
+        if e.name not in {".".join(parts[:i]) for i in range(1, len(parts) + 1)}:
+            raise
+        return None
+
+
 def resolve_device(name: str | None = "auto") -> str:
     """Return a torch device string for ``name``.
 

@@ -296,14 +296,12 @@ def _registry():
     """Composition root: the core codecs plus the reference codecs of ``baselines`` (when present)."""
     from .models import default_registry
 
+    from .runtime import optional_module
+
     reg = default_registry()
-    try:
-        from baselines.codecs import register_baseline_codecs
-    except ModuleNotFoundError as e:
-        if e.name not in ("baselines", "baselines.codecs"):
-            raise
-    else:
-        register_baseline_codecs(reg)
+    codecs = optional_module("baselines.codecs")
+    if codecs is not None:
+        codecs.register_baseline_codecs(reg)
     return reg
 
 

@@ -55,27 +55,25 @@ def _how_to_fix(name: str, root: Path, source: str, can_download: bool) -> str:
     return fix + (", or call load_dataset(..., download=True) / pass --download." if can_download else ".")
 
 
-def _load_full(name: str, split: str, root: Path, source: str, download: bool, **kw):
+def _download(name: str, root: Path, split: str, **kw) -> None:
+    from .download import download_cifar10, download_mnist
+
     if name == "cifar10":
-        try:
-            return read_cifar10(root, split)
-        except DatasetNotFoundError as exc:
-            if not download:
-                raise DatasetNotFoundError(f"{exc}. {_how_to_fix(name, root, source, True)}") from None
-        from .download import download_cifar10
-
         download_cifar10(root, **kw)
-        return read_cifar10(root, split)
-    if name == "mnist":
+    else:
+        download_mnist(root, splits=(split,), **kw)
+
+
+def _load_full(name: str, split: str, root: Path, source: str, download: bool, **kw):
+    if name in ("cifar10", "mnist"):
+        read = read_cifar10 if name == "cifar10" else read_mnist
         try:
-            return read_mnist(root, split)
+            return read(root, split)
         except DatasetNotFoundError as exc:
             if not download:
                 raise DatasetNotFoundError(f"{exc}. {_how_to_fix(name, root, source, True)}") from None
-        from .download import download_mnist
-
-        download_mnist(root, splits=(split,), **kw)
-        return read_mnist(root, split)
+        _download(name, root, split, **kw)
+        return read(root, split)
     # imagefolder
     if download:
         raise DatasetError("image folders cannot be downloaded; put the images under DIR/<split>/<class>/")

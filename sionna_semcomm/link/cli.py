@@ -37,13 +37,10 @@ def _registry():
     """The composition root: the core systems and attacks plus those of ``baselines`` (when installed)."""
     from .. import systems
     from ..attacks import register_attack
+    from ..runtime import optional_module
 
-    try:
-        import baselines.systems as baseline_systems
-    except ModuleNotFoundError as e:  # baselines not installed beside the core
-        if e.name not in ("baselines", "baselines.systems"):
-            raise
-    else:
+    baseline_systems = optional_module("baselines.systems")  # None: baselines not installed beside the core
+    if baseline_systems is not None:
         baseline_systems.register(systems.register_system)
         baseline_systems.register_attacks(register_attack)
     return systems

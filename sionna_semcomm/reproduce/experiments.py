@@ -8,26 +8,19 @@ numbers behind the verdict.
 
 from __future__ import annotations
 
-from ..defense import VARIANTS, DefenseConfig
+from ..defense import VARIANTS
 from ..robustness import matrix_markdown, plot_matrix, rows_from_runs, summary
 from ..scenario import load_scenario
 from . import paper
-from .pipeline import DATASET_SCENARIOS, Pipeline, Preset
+from .pipeline import DATASET_SCENARIOS, Pipeline, defense_config
 
-__all__ = ["defense_config", "EXPERIMENTS", "robustness_rows"]
+__all__ = ["EXPERIMENTS", "robustness_rows"]
 
 DEFENSES = ["none", "finetune", "at-pgm", "at-semadv", "semmixed"]
 #: clean fine-tuning with the defences' schedule: the control that separates AT's effect from more training
 CONTROL = "finetune"
 #: points of accuracy a claim of "within a few points" allows
 FEW_POINTS = 0.05
-
-
-def defense_config(scenario, preset: Preset, variant: str) -> DefenseConfig:
-    from ..defense import defense_config_for
-
-    return defense_config_for(scenario, variant=variant, epochs=preset.defense_epochs, psr_db=preset.psr_db,
-                              generator_epochs=preset.generator_epochs)
 
 
 def _verdict(ok: bool | None) -> str:

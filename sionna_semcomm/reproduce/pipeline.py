@@ -30,7 +30,7 @@ from ..atomic import atomic_write, atomic_write_json
 from ..checkpoints import sha256_file
 from .cache import Cache
 
-__all__ = ["Preset", "FULL", "QUICK", "Pipeline", "DATASET_SCENARIOS"]
+__all__ = ["Preset", "FULL", "QUICK", "Pipeline", "DATASET_SCENARIOS", "defense_config"]
 
 #: data set -> scenario of its experiments (imagenet10: an image folder given with ``--imagenet-dir``)
 DATASET_SCENARIOS = {"cifar10": "rayleigh_cifar", "mnist": "rayleigh_mnist", "imagenet10": "rayleigh_imagenet10"}
@@ -81,6 +81,14 @@ FULL = Preset("full")
 QUICK = Preset("quick", num_images=48, psr_grid=(-6.0,), classes=(2, 5), misleading_psr=(-6.0,),
                sweep_snr_db=(0.0, 10.0), pgd_steps=2, generator_epochs=1, defense_epochs=1, base_epochs=1, max_steps=2,
                num_train=32, batch_size=8, table3_images=100)
+
+
+def defense_config(scenario, preset: Preset, variant: str):
+    """The scenario's ``[defense]`` settings for ``variant`` with the preset's epochs and PSR."""
+    from ..defense import defense_config_for
+
+    return defense_config_for(scenario, variant=variant, epochs=preset.defense_epochs, psr_db=preset.psr_db,
+                              generator_epochs=preset.generator_epochs)
 
 
 class Pipeline:
@@ -227,7 +235,6 @@ class Pipeline:
     def defense_task(self, scenario: str, system: dict, variant: str, generators: list[dict], *, psr_db: float) -> Task:
         """Fine-tune (or reuse) ``variant`` of the scenario's system from ``generators``."""
         from ..scenario import load_scenario
-        from .experiments import defense_config
 
         cfg = defense_config(load_scenario(scenario), self.preset, variant)
         args = ["--scenario", scenario, "--variant", variant, "--checkpoint", system["path"], "--epochs", str(cfg.epochs),
