@@ -151,7 +151,9 @@ class AdversarialTrainer(Trainer):
 
     def __init__(self, system, link_config, train_set, val_set, cfg, defense: DefenseConfig, attack_factory,
                  out_dir: Path, seed: int = 0, device: str = "cpu", metadata: dict | None = None):
-        cfg = dataclasses.replace(cfg, lr=defense.lr, epochs=defense.epochs)
+        # fine-tuning of the whole system with a constant rate, selected on the mixed validation loss (module doc)
+        cfg = dataclasses.replace(cfg, lr=defense.lr, epochs=defense.epochs, stage="joint", select="loss", max_steps=None,
+                                  lr_schedule="constant", warmup_steps=0)
         super().__init__(system, link_config, train_set, val_set, cfg, out_dir, seed, device,
                          {**(metadata or {}), "defense": dataclasses.asdict(defense)})
         self.defense = defense

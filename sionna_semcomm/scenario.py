@@ -108,6 +108,17 @@ _LINK_KEYS = {
     "perturbation_domain": (str,),
     "perturb_pilots": (bool,),
 }
+# [train] keys (sionna_semcomm.train.TrainConfig validates the values); [train.<stage>] tables take the same keys
+_TRAIN_KEYS = {
+    "stage": (str,), "epochs": (int,), "max_steps": (int,), "batch_size": (int,), "optimizer": (str,), "lr": _NUMBER,
+    "beta1": _NUMBER, "momentum": _NUMBER, "weight_decay": _NUMBER, "lr_schedule": (str,), "warmup_steps": (int,),
+    "min_lr_ratio": _NUMBER, "decay_fraction": _NUMBER, "augment": (str,), "crop_padding": (int,),
+    "label_smoothing": _NUMBER, "snr_min_db": _NUMBER, "snr_max_db": _NUMBER, "w_rec": _NUMBER, "w_cls": _NUMBER,
+    "reconstruction": (str,), "clean_fraction": _NUMBER, "val_fraction": _NUMBER, "val_snr_db": _NUMBER,
+    "eval_every": (int,), "checkpoint_every": (int,), "select": (str,), "train_source": (str,), "amp": (str,),
+    "channels_last": (bool,),
+}
+TRAIN_STAGE_TABLES = ("joint", "codec", "classifier", "classifier_finetune")
 SCHEMA: dict[str, dict[str, tuple]] = {
     "": {"description": (str,), "seed": (int,), "snr_db": (list,), "systems": (list,)},
     "link": _LINK_KEYS,
@@ -126,19 +137,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     },
     # the learned system (sionna_semcomm.semantic.ModelConfig / train.TrainConfig validate the values)
     "model": {"codec": (str,), "classify_from": (str,), "classifier_width": (int,), "codec_hparams": (dict,)},
-    "train": {
-        "epochs": (int,),
-        "batch_size": (int,),
-        "lr": _NUMBER,
-        "beta1": _NUMBER,
-        "snr_min_db": _NUMBER,
-        "snr_max_db": _NUMBER,
-        "w_rec": _NUMBER,
-        "w_cls": _NUMBER,
-        "reconstruction": (str,),
-        "val_fraction": _NUMBER,
-        "val_snr_db": _NUMBER,
-    },
+    "train": _TRAIN_KEYS,
     # adversarial fine-tuning (sionna_semcomm.defense.DefenseConfig validates the values)
     "defense": {
         "variant": (str,),
@@ -211,6 +210,11 @@ def parse_scenario(data: dict, name: str, source: str = "") -> Scenario:
         if sec not in SCHEMA or sec == "":
             allowed = ", ".join(f"[{s}]" for s in SCHEMA if s)
             raise ScenarioError(f"{where}: unknown section [{sec}]; allowed sections: {allowed}")
+        if sec == "train":
+            stages = {k: v for k, v in table.items() if k in TRAIN_STAGE_TABLES and isinstance(v, dict)}
+            for stage, sub in stages.items():
+                _check_table(f"{where} [train.{stage}]", sub, _TRAIN_KEYS)
+            table = {k: v for k, v in table.items() if k not in stages}
         _check_table(f"{where} [{sec}]", table, SCHEMA[sec])
 
     systems = top.get("systems", [])

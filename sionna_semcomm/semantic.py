@@ -90,13 +90,17 @@ class SemanticSystem(nn.Module):
     def num_symbols(self) -> int:
         return self.codec.num_symbols
 
-    def forward(self, x, link, snr_db, perturbation=None, taps=None) -> dict:
+    def reconstruct(self, x, link, snr_db, perturbation=None, taps=None) -> dict:
+        """Codec and link only (no classifier): the :meth:`forward` dict without ``logits``."""
         z = self.codec.encode(x)
         out = link(z, snr_db, perturbation=perturbation, taps=taps)
         z_hat = out["x_hat"]
-        x_hat = self.codec.decode(z_hat)
-        logits = self.classifier(x_hat if self.config.classify_from == "image" else z_hat)
-        return {"x_hat": x_hat, "logits": logits, "z": z, "z_hat": z_hat, "link": out}
+        return {"x_hat": self.codec.decode(z_hat), "z": z, "z_hat": z_hat, "link": out}
+
+    def forward(self, x, link, snr_db, perturbation=None, taps=None) -> dict:
+        out = self.reconstruct(x, link, snr_db, perturbation, taps)
+        out["logits"] = self.classifier(out["x_hat"] if self.config.classify_from == "image" else out["z_hat"])
+        return out
 
     def save(self, path: str | Path, metadata: dict | None = None) -> Path:
         """Weights + model config (+ ``metadata``) as safetensors, atomically."""

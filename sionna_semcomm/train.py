@@ -41,31 +41,116 @@ __all__ = ["TrainConfig", "Trainer", "model_config_for", "train_config_for", "se
 RECONSTRUCTION = ("mse", "bce")
 
 
+STAGES = ("joint", "codec", "classifier", "classifier_finetune")
+OPTIMIZERS = ("adam", "sgd")
+SELECTIONS = ("auto", "loss", "psnr", "accuracy", "psnr+accuracy")
+AMP = ("none", "bf16")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Scenario section ``[train]``."""
+    """Scenario section ``[train]`` (every field also a key there; see the module doc for the stages).
 
+    :param stage: ``joint`` (codec + classifier through the link, ``w_rec * rec + w_cls * CE``), ``codec``
+        (codec only, reconstruction loss), ``classifier`` (classifier only, on clean augmented images, no
+        link: pretraining) or ``classifier_finetune`` (classifier only, on reconstructions of the frozen codec
+        through the link, ``clean_fraction`` of every batch clean images).
+    :param epochs, max_steps: the run's length: ``max_steps`` optimizer steps, or ``epochs`` passes over the
+        training set when ``max_steps`` is ``None``. The schedule is planned over this length.
+    :param optimizer: ``adam`` (``lr``, ``beta1``, ``weight_decay`` decoupled as AdamW) or ``sgd`` (Nesterov,
+        ``momentum``, ``weight_decay``).
+    :param lr_schedule, warmup_steps, min_lr_ratio, decay_fraction: see :func:`~sionna_semcomm.augment.lr_at`.
+    :param augment, crop_padding: see :func:`~sionna_semcomm.augment.augment_batch`.
+    :param label_smoothing: of the cross-entropy.
+    :param eval_every: validate every this many steps (``None``: once per epoch) and at the end.
+    :param checkpoint_every: write ``resume.pt`` every this many steps (``None``: at every validation).
+    :param select: which validation figure chooses ``best.safetensors``: ``loss`` (lowest), ``psnr`` (at
+        ``val_snr_db``), ``accuracy``, ``psnr+accuracy`` (PSNR [dB] + 10 x accuracy: one accuracy point is
+        worth 0.1 dB) or ``auto`` (codec: psnr; classifier stages: accuracy; joint: psnr+accuracy).
+    :param train_source: training images (:data:`~sionna_semcomm.data.sources.TRAIN_SOURCES`).
+    :param amp: ``bf16`` autocast (CUDA; on CPUs without bf16 units it is far slower) or ``none``.
+    :param channels_last: convolution memory layout (faster on GPUs with tensor cores).
+    """
+
+    stage: str = "joint"
     epochs: int = 30
+    max_steps: int | None = None
     batch_size: int = 64
+    optimizer: str = "adam"
     lr: float = 5e-4
     beta1: float = 0.5
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    decay_fraction: float = 0.2
+    augment: str = "none"
+    crop_padding: int = 4
+    label_smoothing: float = 0.0
     snr_min_db: float = 0.0
     snr_max_db: float = 20.0
     w_rec: float = 0.5
     w_cls: float = 0.5
     reconstruction: str = "mse"
+    clean_fraction: float = 0.5
     val_fraction: float = 0.1
     val_snr_db: float = 10.0
+    eval_every: int | None = None
+    checkpoint_every: int | None = None
+    select: str = "auto"
+    train_source: str = "batches"
+    amp: str = "none"
+    channels_last: bool = False
 
     def __post_init__(self):
-        if self.reconstruction not in RECONSTRUCTION:
-            raise ValueError(f"reconstruction must be one of {', '.join(RECONSTRUCTION)}, got {self.reconstruction!r}")
+        from .augment import AUGMENTATIONS, LR_SCHEDULES
+        from .data.sources import TRAIN_SOURCES
+
+        choices = {"stage": STAGES, "optimizer": OPTIMIZERS, "select": SELECTIONS, "amp": AMP,
+                   "reconstruction": RECONSTRUCTION, "augment": AUGMENTATIONS, "lr_schedule": LR_SCHEDULES,
+                   "train_source": TRAIN_SOURCES}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if not (math.isfinite(self.snr_min_db) and math.isfinite(self.snr_max_db) and self.snr_min_db <= self.snr_max_db):
             raise ValueError(f"need finite snr_min_db <= snr_max_db, got {self.snr_min_db}, {self.snr_max_db}")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
             raise ValueError("epochs, batch_size and lr must be positive")
+        for name in ("max_steps", "eval_every", "checkpoint_every"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        for name, lo, hi in (("clean_fraction", 0, 1), ("min_lr_ratio", 0, 1), ("decay_fraction", 0, 1),
+                             ("label_smoothing", 0, 1), ("momentum", 0, 1), ("beta1", 0, 1)):
+            v = getattr(self, name)
+            if not lo <= v <= hi:
+                raise ValueError(f"{name} must be in [{lo}, {hi}], got {v}")
+        if self.warmup_steps < 0 or self.weight_decay < 0 or self.crop_padding < 0:
+            raise ValueError("warmup_steps, weight_decay and crop_padding must be >= 0")
+
+    @property
+    def selection(self) -> str:
+        """The validation figure that picks ``best`` (``auto`` resolved for the stage)."""
+        if self.select != "auto":
+            return self.select
+        return {"codec": "psnr", "classifier": "accuracy", "classifier_finetune": "accuracy"}.get(self.stage, "psnr+accuracy")
+
+    @property
+    def trains(self) -> tuple[str, ...]:
+        """The parts of the system whose weights this stage updates."""
+        return {"joint": ("codec", "classifier"), "codec": ("codec",)}.get(self.stage, ("classifier",))
+
+
+def selection_score(val: dict, selection: str) -> float:
+    """Higher is better: ``-loss``, ``psnr``, ``accuracy`` or ``psnr + 10 * accuracy``."""
+    if selection == "loss":
+        return -val["loss"]
+    if selection == "psnr+accuracy":
+        return val["psnr"] + 10.0 * val["accuracy"]
+    return val[selection]
 
 
 def model_config_for(scenario, **override) -> ModelConfig:
@@ -80,72 +165,138 @@ def model_config_for(scenario, **override) -> ModelConfig:
 
 
 def train_config_for(scenario, **override) -> TrainConfig:
-    kw = dict(scenario.extras.get("train", {}))
+    """The scenario's ``[train]`` section, then its ``[train.<stage>]`` table for the chosen stage (``override``
+    ``stage`` or ``[train] stage``), then the ``override`` values that are not ``None``."""
+    section = dict(scenario.extras.get("train", {}))
+    stages = {k: section.pop(k) for k in STAGES if isinstance(section.get(k), dict)}
+    stage = override.get("stage") or section.get("stage", "joint")
+    kw = {**section, **stages.get(stage, {}), "stage": stage}
     kw.update({k: v for k, v in override.items() if v is not None})
     return TrainConfig(**kw)
 
 
 def system_loss(out: dict, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, dict]:
-    """``w_rec * rec + w_cls * CE`` and its parts (floats)."""
+    """``w_rec * rec + w_cls * CE`` and its parts (floats); reconstruction only where ``out`` has no logits."""
     if cfg.reconstruction == "mse":
-        rec = F.mse_loss(out["x_hat"], x)
+        rec = F.mse_loss(out["x_hat"].float(), x)
     else:
-        rec = F.binary_cross_entropy(out["x_hat"].clamp(1e-6, 1 - 1e-6), x)
-    ce = F.cross_entropy(out["logits"], y)
+        rec = F.binary_cross_entropy(out["x_hat"].float().clamp(1e-6, 1 - 1e-6), x)
+    if "logits" not in out:
+        return rec, {"rec": float(rec.detach())}
+    ce = F.cross_entropy(out["logits"].float(), y, label_smoothing=cfg.label_smoothing)
     loss = cfg.w_rec * rec + cfg.w_cls * ce
     return loss, {"rec": float(rec.detach()), "ce": float(ce.detach())}
 
 
 class Trainer:
-    """Trains a :class:`SemanticSystem` over an :class:`OFDMLink` (see the module doc)."""
+    """Trains a :class:`SemanticSystem` over an :class:`OFDMLink`, in optimizer steps (see the module doc).
+
+    :param system: the system; its parts that ``cfg.stage`` does not train are frozen.
+    :param link_config: the link the system is trained through.
+    :param train_set, val_set: :class:`~sionna_semcomm.data.ImageDataset` (uint8 in memory; moved to
+        ``device`` once, so batches never cross the host/device boundary).
+    :param cfg: :class:`TrainConfig`.
+    :param out_dir: checkpoint folder.
+    :param seed: run seed (channels, noise, SNRs, order, augmentation: one stream each).
+    """
 
     def __init__(self, system: SemanticSystem, link_config, train_set, val_set, cfg: TrainConfig, out_dir: Path,
                  seed: int = 0, device: str = "cpu", metadata: dict | None = None):
         self.system = system.to(device)
+        if cfg.channels_last:
+            self.system = self.system.to(memory_format=torch.channels_last)
         self.cfg, self.out_dir, self.seed, self.device = cfg, Path(out_dir), seed, device
-        self.train_set, self.val_set = train_set, val_set
+        self.train_set, self.val_set = _on_device(train_set, device), _on_device(val_set, device)
         self.link = OFDMLink(system.num_symbols, link_config, seed=seed, device=device)
         self.val_link = OFDMLink(system.num_symbols, link_config, seed=seed + 1, device=device)
-        self.optimizer = torch.optim.Adam(self.system.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+        params = [p for part in cfg.trains for p in getattr(self.system, part).parameters()]
+        for name, p in self.system.named_parameters():
+            p.requires_grad_(name.split(".")[0] in cfg.trains)
+        if cfg.optimizer == "adam":
+            self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, 0.999), weight_decay=cfg.weight_decay)
+        else:
+            self.optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
+                                             weight_decay=cfg.weight_decay)
         self.metadata = metadata or {}
-        self.epoch = 0
+        self.epoch = 0          # completed passes over the training set
+        self.step = 0           # completed optimizer steps
         self.history: list[dict] = []
-        self.best = math.inf
+        self.best = -math.inf   # best selection score so far (higher is better)
+        self._order: torch.Tensor | None = None  # this epoch's permutation
+        self._pos = 0           # batches of it already used
+        self._running = {"loss": 0.0, "images": 0}
         self._snr_gen = make_generator(seed, "train-snr")
         self._shuffle_gen = make_generator(seed, "train-shuffle")
+        self._aug_gen = make_generator(seed, "train-augment")
+        self._total_steps: int | None = None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(math.ceil(len(self.train_set) / self.cfg.batch_size), 1)
+
+    def total_steps(self, epochs: int | None = None, max_steps: int | None = None) -> int:
+        """The run's length in optimizer steps: ``max_steps``, else ``epochs`` (default the config's) passes."""
+        max_steps = max_steps if max_steps is not None else (self.cfg.max_steps if epochs is None else None)
+        return max_steps if max_steps is not None else (epochs or self.cfg.epochs) * self.steps_per_epoch
 
     # -------------------------------------------------------------- state
     def resume(self) -> None:
-        """Continue from ``out_dir/resume.pt``."""
+        """Continue from ``out_dir/resume.pt`` (mid-epoch too: the epoch's order and position are restored)."""
         state = load_resume_state(self.out_dir / "resume.pt")
         if state.get("model_config") != self.system.config.to_dict():
             raise CheckpointError(f"{self.out_dir / 'resume.pt'} was written for model {state.get('model_config')}, "
                                   f"not {self.system.config.to_dict()}")
+        if state.get("stage", "joint") != self.cfg.stage:
+            raise CheckpointError(f"{self.out_dir / 'resume.pt'} was written by a {state.get('stage')!r} run, not "
+                                  f"{self.cfg.stage!r}")
         load_state_into(self.system, state["model"], str(self.out_dir / "resume.pt"))
         self.optimizer.load_state_dict(state["optimizer"])
-        self.epoch, self.history, self.best = state["epoch"], state["history"], state["best"]
+        self.epoch, self.history = state["epoch"], state["history"]
+        self.step = state.get("step", self.epoch * self.steps_per_epoch)
+        self.best = state.get("best_score", -state["best"] if "best" in state else -math.inf)
+        self._order, self._pos = state.get("order"), state.get("pos", 0)
+        self._running = dict(state.get("running", self._running))
         self._snr_gen.set_state(state["snr_rng"])
         self._shuffle_gen.set_state(state["shuffle_rng"])
+        if "aug_rng" in state:
+            self._aug_gen.set_state(state["aug_rng"])
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"])
         self.link.channel_model.generator.set_state(state["channel_rng"])
         self.link._noise_generator.set_state(state["noise_rng"])
         self._load_extra_state(state.get("extra", {}))
 
-    def _save(self, val: dict) -> None:
-        meta = {**self.metadata, "epoch": self.epoch, "val": val, "train_config": dataclasses.asdict(self.cfg)}
-        self.system.save(self.out_dir / "last.safetensors", meta)
-        if val["loss"] < self.best:
-            self.best = val["loss"]
-            self.system.save(self.out_dir / "best.safetensors", meta)
+    def _weights_meta(self, val: dict | None) -> dict:
+        return {**self.metadata, "epoch": self.epoch, "step": self.step, "images_seen": self.step * self.cfg.batch_size,
+                "val": val, "train_config": dataclasses.asdict(self.cfg)}
+
+    def _save_resume(self) -> None:
         from .checkpoints import save_resume_state
 
         save_resume_state(self.out_dir / "resume.pt", {
-            "model": self.system.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "model_config": self.system.config.to_dict(), "epoch": self.epoch, "history": self.history,
-            "best": self.best, "snr_rng": self._snr_gen.get_state(), "shuffle_rng": self._shuffle_gen.get_state(),
+            "model": self.system.state_dict(), "optimizer": self.optimizer.state_dict(), "stage": self.cfg.stage,
+            "model_config": self.system.config.to_dict(), "epoch": self.epoch, "step": self.step,
+            "history": self.history, "best_score": self.best, "order": self._order, "pos": self._pos,
+            "running": dict(self._running),
+            "snr_rng": self._snr_gen.get_state(), "shuffle_rng": self._shuffle_gen.get_state(),
+            "aug_rng": self._aug_gen.get_state(), "torch_rng": torch.get_rng_state(),
             "channel_rng": self.link.channel_model.generator.get_state(), "noise_rng": self.link._noise_generator.get_state(),
             "extra": self._extra_state(),
         })
-        atomic_write_json(self.out_dir / "history.json", {"metadata": self.metadata, "history": self.history})
+
+    def _save(self, val: dict) -> None:
+        """After a validation: ``last``, ``best`` (when the selection score improved), resume state, history, plot."""
+        meta = self._weights_meta(val)
+        self.system.save(self.out_dir / "last.safetensors", meta)
+        score = selection_score(val, self.cfg.selection)
+        if score > self.best:
+            self.best = score
+            self.system.save(self.out_dir / "best.safetensors", {**meta, "selection": self.cfg.selection})
+        self._save_resume()
+        atomic_write_json(self.out_dir / "history.json", {"metadata": self.metadata, "selection": self.cfg.selection,
+                                                          "total_steps": self._total_steps, "step": self.step,
+                                                          "finished": self._total_steps is not None and self.step >= self._total_steps,
+                                                          "history": self.history})
         self._plot()
 
     def _plot(self) -> None:
@@ -154,19 +305,25 @@ class Trainer:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        ep = [h["epoch"] for h in self.history]
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
-        axes[0].plot(ep, [h["train_loss"] for h in self.history], label="train")
-        axes[0].plot(ep, [h["val_loss"] for h in self.history], label="validation")
+        steps = [h.get("step", h["epoch"]) for h in self.history]
+        keys = [k for k in ("psnr", "accuracy", "clean_accuracy") if any(f"val_{k}" in h for h in self.history)]
+        fig, axes = plt.subplots(1, 1 + len(keys), figsize=(4.3 * (1 + len(keys)), 3.5), squeeze=False)
+        axes = axes[0]
+        axes[0].plot(steps, [h["train_loss"] for h in self.history], label="train (running mean)")
+        axes[0].plot(steps, [h["val_loss"] for h in self.history], label="validation")
         axes[0].set_ylabel("loss")
-        axes[1].plot(ep, [h["val_psnr"] for h in self.history])
-        axes[1].set_ylabel(f"validation PSNR [dB] @ {self.cfg.val_snr_db:g} dB")
-        axes[2].plot(ep, [h["val_accuracy"] for h in self.history])
-        axes[2].set_ylabel(f"validation accuracy @ {self.cfg.val_snr_db:g} dB")
-        for ax in axes:
-            ax.set_xlabel("epoch")
-            ax.grid(alpha=0.3)
         axes[0].legend()
+        labels = {"psnr": f"validation PSNR [dB] @ {self.cfg.val_snr_db:g} dB",
+                  "accuracy": "validation accuracy" + ("" if self.cfg.stage == "classifier" else f" @ {self.cfg.val_snr_db:g} dB"),
+                  "clean_accuracy": "validation accuracy, original images"}
+        for ax, k in zip(axes[1:], keys):
+            ax.plot(steps, [h.get(f"val_{k}") for h in self.history])
+            ax.set_ylabel(labels[k])
+        for ax in axes:
+            ax.set_xlabel("optimizer step")
+            ax.grid(alpha=0.3)
+        fig.suptitle(f"{self.metadata.get('scenario', '')} {self.cfg.stage}: batch {self.cfg.batch_size}, "
+                     f"{self.metadata.get('train_images', len(self.train_set))} training images", fontsize=9)
         fig.tight_layout()
         atomic_write(self.out_dir / "learning_curve.png", lambda tmp: fig.savefig(tmp, format="png", dpi=100))
         plt.close(fig)
@@ -178,62 +335,179 @@ class Trainer:
     def _load_extra_state(self, state: dict) -> None:
         """Restore what :meth:`_extra_state` saved."""
 
-    # -------------------------------------------------------------- loops
+    # -------------------------------------------------------------- one step
+    def _autocast(self):
+        return torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16,
+                              enabled=self.cfg.amp == "bf16")
+
     def _forward(self, x: torch.Tensor, y: torch.Tensor, snr_db: float) -> dict:
-        """One training forward pass of a batch (subclasses perturb it)."""
+        """One training forward pass of a batch through the link (subclasses perturb it)."""
+        if self.cfg.stage == "codec":
+            return self.system.reconstruct(x, self.link, snr_db)
         return self.system(x, self.link, snr_db)
+
+    def _classifier_inputs(self, x: torch.Tensor, snr_db: float) -> torch.Tensor:
+        """``classifier_finetune``: the first ``clean_fraction`` of the (shuffled) batch clean, the rest the frozen
+        codec's reconstructions through the link."""
+        n_clean = int(round(self.cfg.clean_fraction * len(x)))
+        if n_clean == len(x):
+            return x
+        self.system.codec.eval()
+        with torch.no_grad():
+            rec = self.system.reconstruct(x[n_clean:], self.link, snr_db)
+        key = "x_hat" if self.system.config.classify_from == "image" else "z_hat"
+        if key == "z_hat":
+            raise ValueError("classifier_finetune trains image classifiers (classify_from = 'image')")
+        return torch.cat([x[:n_clean], rec[key].clamp(0, 1).to(x.dtype)])
+
+    def _loss(self, x: torch.Tensor, y: torch.Tensor, snr_db: float) -> tuple[torch.Tensor, dict]:
+        if self.cfg.stage in ("classifier", "classifier_finetune"):
+            inputs = x if self.cfg.stage == "classifier" else self._classifier_inputs(x, snr_db)
+            ce = F.cross_entropy(self.system.classifier(inputs).float(), y, label_smoothing=self.cfg.label_smoothing)
+            return ce, {"ce": float(ce.detach())}
+        return system_loss(self._forward(x, y, snr_db), x, y, self.cfg)
+
+    def _set_train_mode(self) -> None:
+        self.system.train()
+        for part in ("codec", "classifier"):
+            if part not in self.cfg.trains:
+                getattr(self.system, part).eval()  # frozen parts keep their BatchNorm statistics
 
     def _after_step(self, x: torch.Tensor, y: torch.Tensor, snr_db: float) -> None:
         """Called after every optimizer step (subclasses update their attackers)."""
 
-    def train_epoch(self, max_steps: int | None = None, progress=None) -> dict:
-        self.system.train()
-        n = len(self.train_set)
-        order = torch.randperm(n, generator=self._shuffle_gen)
-        totals, count = {"loss": 0.0, "rec": 0.0, "ce": 0.0}, 0
-        steps = math.ceil(n / self.cfg.batch_size)
-        if max_steps is not None:
-            steps = min(steps, max_steps)
-        for step in range(steps):
-            idx = order[step * self.cfg.batch_size:(step + 1) * self.cfg.batch_size]
-            x, y = self.train_set.batch(idx)
-            x, y = x.to(self.device), y.to(self.device)
-            u = torch.rand((), generator=self._snr_gen).item()
-            snr = self.cfg.snr_min_db + u * (self.cfg.snr_max_db - self.cfg.snr_min_db)
-            out = self._forward(x, y, snr)
-            loss, parts = system_loss(out, x, y, self.cfg)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            self._after_step(x, y, snr)
-            totals["loss"] += float(loss.detach()) * len(idx)
-            totals["rec"] += parts["rec"] * len(idx)
-            totals["ce"] += parts["ce"] * len(idx)
-            count += len(idx)
-            if progress is not None:
-                progress(len(idx), float(loss.detach()))
-        return {k: v / max(count, 1) for k, v in totals.items()}
+    def _next_indices(self) -> torch.Tensor:
+        if self._order is None:
+            self._order, self._pos = torch.randperm(len(self.train_set), generator=self._shuffle_gen), 0
+        b = self.cfg.batch_size
+        idx = self._order[self._pos * b:(self._pos + 1) * b]
+        self._pos += 1
+        return idx
 
+    def train_step(self) -> float:
+        """One optimizer step on the next batch; returns its loss."""
+        self._set_train_mode()
+        idx = self._next_indices()
+        x, y = self.train_set.batch(idx)
+        from .augment import augment_batch, lr_at
+
+        x = augment_batch(x, self.cfg.augment, self._aug_gen, self.cfg.crop_padding)
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        u = torch.rand((), generator=self._snr_gen).item()
+        snr = self.cfg.snr_min_db + u * (self.cfg.snr_max_db - self.cfg.snr_min_db)
+        lr = lr_at(self.step, self._total_steps or self.total_steps(), self.cfg.lr, self.cfg.lr_schedule,
+                   self.cfg.warmup_steps, self.cfg.min_lr_ratio, self.cfg.decay_fraction)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with self._autocast():
+            loss, _ = self._loss(x, y, snr)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self._after_step(x, y, snr)
+        self.step += 1
+        if self._pos >= self.steps_per_epoch:
+            self.epoch, self._order, self._pos = self.epoch + 1, None, 0
+        value = float(loss.detach())
+        self._running["loss"] += value * len(idx)
+        self._running["images"] += len(idx)
+        return value
+
+    # -------------------------------------------------------------- validation
     @torch.no_grad()
     def validate(self) -> dict:
+        """Validation figures at ``val_snr_db`` on the same channels every time: ``loss``, ``psnr`` and
+        ``accuracy`` (what applies to the stage; ``classifier``: clean accuracy only; ``classifier_finetune``:
+        also ``clean_accuracy``)."""
         self.system.eval()
-        self.val_link.reseed(self.seed + 1)  # the same validation channels every epoch
-        totals, count = {"loss": 0.0, "psnr": 0.0, "correct": 0.0}, 0
+        self.val_link.reseed(self.seed + 1)
+        stage = self.cfg.stage
+        totals, count = {"loss": 0.0, "psnr": 0.0, "correct": 0.0, "clean_correct": 0.0}, 0
         for start in range(0, len(self.val_set), 256):
             idx = torch.arange(start, min(start + 256, len(self.val_set)))
             x, y = self.val_set.batch(idx)
-            x, y = x.to(self.device), y.to(self.device)
-            out = self.system(x, self.val_link, self.cfg.val_snr_db)
-            loss, _ = system_loss(out, x, y, self.cfg)
+            with self._autocast():
+                if stage == "classifier":
+                    logits = self.system.classifier(x).float()
+                    loss = F.cross_entropy(logits, y)
+                    out = {"logits": logits}
+                else:
+                    out = (self.system.reconstruct if stage == "codec" else self.system)(x, self.val_link, self.cfg.val_snr_db)
+                    loss, _ = system_loss(out, x, y, self.cfg)
+                    if stage == "classifier_finetune":
+                        loss = F.cross_entropy(out["logits"].float(), y)
+                        totals["clean_correct"] += float((self.system.classifier(x).argmax(-1) == y).sum())
             totals["loss"] += float(loss) * len(idx)
-            totals["psnr"] += float(psnr(out["x_hat"].clamp(0, 1), x).sum())
-            totals["correct"] += float((out["logits"].argmax(-1) == y).sum())
+            if "x_hat" in out:
+                totals["psnr"] += float(psnr(out["x_hat"].float().clamp(0, 1), x).sum())
+            if "logits" in out:
+                totals["correct"] += float((out["logits"].argmax(-1) == y).sum())
             count += len(idx)
-        return {"loss": totals["loss"] / count, "psnr": totals["psnr"] / count, "accuracy": totals["correct"] / count}
+        res = {"loss": totals["loss"] / count}
+        if stage != "classifier":
+            res["psnr"] = totals["psnr"] / count
+        if stage != "codec":
+            res["accuracy"] = totals["correct"] / count
+        if stage == "classifier_finetune":
+            res["clean_accuracy"] = totals["clean_correct"] / count
+        return res
 
-    def fit(self, epochs: int | None = None, max_steps: int | None = None, show_progress: bool = True) -> list[dict]:
-        """Train up to ``epochs`` (default the config's) total epochs; returns the history."""
-        return fit_epochs(self, epochs, max_steps, show_progress)
+    # -------------------------------------------------------------- the loop
+    def fit(self, epochs: int | None = None, max_steps: int | None = None, show_progress: bool = True,
+            time_budget_s: float | None = None) -> list[dict]:
+        """Train until the run's length (:meth:`total_steps`) or ``time_budget_s`` seconds of this call.
+
+        Validates every ``eval_every`` steps (default: every epoch) and at the end, each time writing
+        ``last``/``best``/``resume.pt``/``history.json``/the plot; ``resume.pt`` also every ``checkpoint_every``
+        steps and when interrupted (Ctrl-C) or out of time, so at most the step in progress is lost.
+        """
+        total = self._total_steps = self.total_steps(epochs, max_steps)
+        eval_every = self.cfg.eval_every or self.steps_per_epoch
+        ckpt_every = self.cfg.checkpoint_every or eval_every
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        started, since = time.time(), time.time()
+        bar = tqdm(total=total, initial=min(self.step, total), unit="step", disable=not show_progress, file=sys.stderr)
+        try:
+            while self.step < total:
+                loss = self.train_step()
+                bar.update(1)
+                bar.set_postfix_str(f"epoch {self.epoch + self._pos / self.steps_per_epoch:.2f} loss {loss:.4f}")
+                if self.step % eval_every == 0 or self.step == total:
+                    val = self.validate()
+                    train_loss = self._running["loss"] / max(self._running["images"], 1)
+                    self._running = {"loss": 0.0, "images": 0}
+                    epoch = self.epoch + self._pos / self.steps_per_epoch
+                    self.history.append({"epoch": int(epoch) if epoch == int(epoch) else round(epoch, 3), "step": self.step,
+                                         "lr": self.optimizer.param_groups[0]["lr"], "train_loss": train_loss,
+                                         **{f"val_{k}": v for k, v in val.items()}, "seconds": time.time() - since})
+                    since = time.time()
+                    self._save(val)
+                elif self.step % ckpt_every == 0:
+                    self._save_resume()
+                if time_budget_s is not None and time.time() - started >= time_budget_s and self.step < total:
+                    self._save_resume()
+                    print(f"\ntime budget of {time_budget_s:g} s reached at step {self.step}/{total}: "
+                          f"continue with --resume", file=sys.stderr)
+                    break
+        except KeyboardInterrupt:
+            self._save_resume()
+            raise
+        finally:
+            bar.close()
+        return self.history
+
+
+def _on_device(dataset, device: str):
+    """An in-memory data set with its uint8 images on ``device`` (lazy image folders are left as they are)."""
+    from .data import ImageDataset
+
+    if isinstance(dataset, ImageDataset) and dataset.images.device != torch.device(device):
+        moved = ImageDataset.__new__(ImageDataset)
+        moved.__dict__.update(dataset.__dict__)
+        moved.images, moved.labels = dataset.images.to(device), dataset.labels.to(device)
+        return moved
+    return dataset
 
 
 def fit_epochs(trainer, epochs: int | None, max_steps: int | None, show_progress: bool, desc: str | None = None) -> list[dict]:
@@ -269,25 +543,40 @@ def fit_epochs(trainer, epochs: int | None, max_steps: int | None, show_progress
 
 
 def setup_args() -> argparse.ArgumentParser:
+    from .argtypes import duration_seconds, finite_float, positive_int
+
     p = argparse.ArgumentParser(prog="python -m sionna_semcomm.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--scenario", default="rayleigh_cifar", help="scenario name or .toml path (default: %(default)s)")
+    p.add_argument("--stage", choices=STAGES, help="what to train (default: the scenario's [train] stage, joint); "
+                   "the scenario's [train.<stage>] table overrides [train] for it")
     p.add_argument("--codec", help="codec name (default: the scenario's [model] codec, mobilesc)")
     p.add_argument("--classify-from", choices=["image", "symbols"])
-    p.add_argument("--epochs", type=int)
-    add_run_args(p, "runs/train/<scenario>-<codec>")
+    p.add_argument("--classifier-width", type=positive_int, help="base width of the image classifier")
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--lr", type=finite_float("learning rate"))
+    p.add_argument("--train-source", choices=["batches", "jpeg", "both"],
+                   help="CIFAR-10 training images: the python batches, the JPEG folder, or both (default: the scenario's)")
+    p.add_argument("--init-codec", metavar="CKPT", help="start the codec from this system checkpoint's codec")
+    p.add_argument("--init-classifier", metavar="CKPT", help="start the classifier from this system checkpoint's classifier")
+    p.add_argument("--time-budget", type=duration_seconds, metavar="T",
+                   help="stop cleanly after T (seconds, or e.g. 90m, 2h) and keep resume.pt; the schedule still "
+                        "follows --max-steps/--epochs")
+    add_run_args(p, "runs/train/<scenario>-<codec>[-<stage>]")
     return p
 
 
 def add_run_args(p: argparse.ArgumentParser, default_out: str) -> None:
     """The options every training command shares (data, output, quick-run caps, seed, device, resume)."""
+    from .argtypes import positive_int
+
     p.add_argument("--data-dir", help="data set folder (else $SIONNA_SEMCOMM_DATA)")
     p.add_argument("--out-dir", help=f"checkpoint folder (default: {default_out})")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--max-steps", type=int, help="at most this many batches per epoch (quick runs)")
-    p.add_argument("--num-train", type=int, help="use only the first N training images (quick runs)")
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--max-steps", type=positive_int, help="length of the run in optimizer steps (instead of epochs)")
+    p.add_argument("--num-train", type=positive_int, help="use only the first N training images (quick runs)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/resume.pt")
     p.add_argument("--no-progress", action="store_true")
 
@@ -305,51 +594,91 @@ def _registry():
     return reg
 
 
+def init_part(system: SemanticSystem, part: str, path: str | Path) -> dict:
+    """Load the ``part`` (``"codec"`` or ``"classifier"``) weights of the system checkpoint ``path`` into
+    ``system``; returns ``{"path", "sha256", "step"}`` for the metadata.
+
+    :raises CheckpointError: unreadable file, or a ``part`` that does not match this system's.
+    """
+    from .checkpoints import load_weights, sha256_file
+
+    state, meta = load_weights(path)
+    prefix = part + "."
+    sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    if not sub:
+        raise CheckpointError(f"{path} holds no {part} weights")
+    load_state_into(getattr(system, part), sub, f"{path} ({part})")
+    return {"path": str(path), "sha256": sha256_file(path), "step": meta.get("step"), "epoch": meta.get("epoch"),
+            "stage": meta.get("train_config", {}).get("stage")}
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
+    from .data.errors import DatasetError
+    from .data.sources import load_training_data
+
     args = setup_args().parse_args(argv)
     try:
         scenario = load_scenario(args.scenario)
         if scenario.images is None:
             raise ScenarioError(f"scenario {scenario.name!r} has no [images] section: nothing to train on")
-        mcfg = model_config_for(scenario, codec=args.codec, classify_from=args.classify_from)
-        tcfg = train_config_for(scenario, epochs=args.epochs, batch_size=args.batch_size)
+        mcfg = model_config_for(scenario, codec=args.codec, classify_from=args.classify_from,
+                                classifier_width=args.classifier_width)
+        tcfg = train_config_for(scenario, stage=args.stage, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                train_source=args.train_source, max_steps=args.max_steps)
         device = resolve_device(args.device)
-    except (ScenarioError, ValueError) as e:
+    except (ScenarioError, ValueError, TypeError) as e:
         raise SystemExit(f"error: {e}") from None
     seed = scenario.seed if args.seed is None else args.seed
-    out_dir = Path(args.out_dir or f"runs/train/{scenario.name}-{mcfg.codec}")
+    suffix = "" if tcfg.stage == "joint" else f"-{tcfg.stage}"
+    out_dir = Path(args.out_dir or f"runs/train/{scenario.name}-{mcfg.codec}{suffix}")
     try:
-        train_set = load_dataset(scenario.images.dataset, "train", args.data_dir, val_fraction=tcfg.val_fraction, split_seed=seed)
-        val_set = load_dataset(scenario.images.dataset, "val", args.data_dir, val_fraction=tcfg.val_fraction, split_seed=seed)
-    except ValueError as e:
+        data = load_training_data(scenario.images.dataset, tcfg.train_source, args.data_dir, tcfg.val_fraction, seed)
+    except (DatasetError, ValueError, OSError) as e:
         raise SystemExit(f"error: {e}") from None
+    train_set = data.train
     if args.num_train:
         train_set = train_set.subset(torch.arange(min(args.num_train, len(train_set))))
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(seed)  # weight initialisation and dropout: the one global seed of this program
     system = SemanticSystem(mcfg, _registry())
-    metadata = {"scenario": scenario.name, "seed": seed, "command": "python -m sionna_semcomm.train " + " ".join(argv or sys.argv[1:]),
-                "train_images": len(train_set), "val_images": len(val_set), "dataset": scenario.images.dataset}
-    trainer = Trainer(system, scenario.link, train_set, val_set, tcfg, out_dir, seed, device, metadata)
-    return run_training(trainer, out_dir, args.resume, args.max_steps, not args.no_progress)
+    inits = {}
+    try:
+        for part, path in (("codec", args.init_codec), ("classifier", args.init_classifier)):
+            if path:
+                inits[part] = init_part(system, part, path)
+    except CheckpointError as e:
+        raise SystemExit(f"error: {e}") from None
+    metadata = {"scenario": scenario.name, "seed": seed, "stage": tcfg.stage,
+                "command": "python -m sionna_semcomm.train " + " ".join(argv if argv is not None else sys.argv[1:]),
+                "dataset": scenario.images.dataset, "training_data": data.info,
+                "train_images": len(train_set), "val_images": len(data.val), "init": inits, "device": device,
+                "threads": torch.get_num_threads()}
+    trainer = Trainer(system, scenario.link, train_set, data.val, tcfg, out_dir, seed, device, metadata)
+    return run_training(trainer, out_dir, args.resume, args.max_steps, not args.no_progress, args.time_budget)
 
 
-def run_training(trainer, out_dir, resume: bool, max_steps: int | None, show_progress: bool) -> list[dict]:
+def run_training(trainer, out_dir, resume: bool, max_steps: int | None, show_progress: bool,
+                 time_budget_s: float | None = None) -> list[dict]:
     """The command-line side of a trainer (this one or the attack generators'): ``--resume``, fit,
-    Ctrl-C keeping finished epochs, and a one-line JSON summary of the last validation."""
+    Ctrl-C keeping finished work, and a one-line JSON summary of the last validation."""
     if resume:
         try:
             trainer.resume()
         except (CheckpointError, FileNotFoundError) as e:
             raise SystemExit(f"error: cannot resume: {e}") from None
+    kw = {"time_budget_s": time_budget_s} if time_budget_s is not None else {}
     try:
-        history = trainer.fit(max_steps=max_steps, show_progress=show_progress)
+        history = trainer.fit(max_steps=max_steps, show_progress=show_progress, **kw)
     except KeyboardInterrupt:
-        print(f"\ninterrupted after epoch {trainer.epoch}: checkpoints in {out_dir}; continue with --resume", file=sys.stderr)
+        where = f"step {trainer.step}" if hasattr(trainer, "step") else f"epoch {trainer.epoch}"
+        print(f"\ninterrupted at {where}: checkpoints in {out_dir}; continue with --resume", file=sys.stderr)
         raise SystemExit(130) from None
     last = history[-1] if history else {}
-    print(json.dumps({"out_dir": str(out_dir), "epochs": trainer.epoch, **{k: v for k, v in last.items() if k.startswith("val_")}}))
+    summary = {"out_dir": str(out_dir), "epochs": trainer.epoch, **{k: v for k, v in last.items() if k.startswith("val_")}}
+    if hasattr(trainer, "step"):
+        summary["step"] = trainer.step
+    print(json.dumps(summary))
     return history
 
 

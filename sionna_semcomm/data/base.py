@@ -121,7 +121,7 @@ class ImageDataset(Dataset):
         :output images: float32 ``[B, C, H, W]`` in [0, 1].
         :output labels: int64 ``[B]``.
         """
-        idx = as_index_tensor(indices, len(self))
+        idx = as_index_tensor(indices, len(self)).to(self.images.device)
         images = self.images.index_select(0, idx)
         labels = self.labels.index_select(0, idx)
         if device is not None:
