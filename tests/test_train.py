@@ -110,3 +110,95 @@ def test_checkpoint_of_another_codec_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="does not exist"):
         link_main(["--scenario", "rayleigh_cifar", "--systems", "mobilesc", "--checkpoint", str(tmp_path / "none.safetensors"),
                    "--snr-db", "10", "--no-progress"])
+
+
+def _tiny_trainer(tmp_path, train, val, out, **cfg):
+    torch.manual_seed(0)
+    base = dict(epochs=2, batch_size=8, lr=3e-3, snr_min_db=5, snr_max_db=15, augment="crop_flip", lr_schedule="cosine",
+                warmup_steps=2, eval_every=3, checkpoint_every=2)
+    return Trainer(SemanticSystem(TINY), LinkConfig(channel=ChannelSpec("rayleigh_multipath", num_taps=4), equalizer="lmmse"),
+                   train, val, TrainConfig(**{**base, **cfg}), tmp_path / out, seed=0)
+
+
+def test_a_step_budget_stops_mid_epoch_and_resumes_to_the_same_weights(tmp_path, make_cifar_dir):
+    train, val = _dataset(tmp_path, make_cifar_dir)  # 36 training images: 5 steps per epoch of 8
+    full = _tiny_trainer(tmp_path, train, val, "full")
+    full.fit(max_steps=8, show_progress=False)
+    assert full.step == 8 and full.epoch == 1 and full._pos == 3  # stopped in the middle of epoch 2
+
+    part = _tiny_trainer(tmp_path, train, val, "part")
+    part.fit(max_steps=8, show_progress=False, time_budget_s=0.0)  # out of time after the first step
+    assert part.step == 1
+    for _ in range(3):  # a new process each time: resume from resume.pt (mid-epoch), one more step
+        again = _tiny_trainer(tmp_path, train, val, "part")
+        again.resume()
+        again.fit(max_steps=8, show_progress=False, time_budget_s=0.0)
+    again = _tiny_trainer(tmp_path, train, val, "part")
+    again.resume()
+    again.fit(max_steps=8, show_progress=False)
+    assert again.step == 8
+    for (name, a), b in zip(full.system.state_dict().items(), again.system.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert [h["step"] for h in again.history] == [h["step"] for h in full.history] == [3, 6, 8]
+    assert [h["val_psnr"] for h in again.history] == [h["val_psnr"] for h in full.history]
+
+
+def test_best_checkpoint_follows_the_selected_metric(tmp_path, make_cifar_dir, monkeypatch):
+    from sionna_semcomm.checkpoints import load_weights
+
+    train, val = _dataset(tmp_path, make_cifar_dir)
+    picks = {}
+    for select in ("loss", "psnr", "accuracy", "psnr+accuracy"):
+        vals = iter([{"loss": 1.0, "psnr": 20.0, "accuracy": 0.5}, {"loss": 0.5, "psnr": 19.0, "accuracy": 0.7},
+                     {"loss": 2.0, "psnr": 21.0, "accuracy": 0.1}])
+        trainer = _tiny_trainer(tmp_path, train, val, select, select=select, eval_every=1, max_steps=3)
+        monkeypatch.setattr(trainer, "validate", lambda: next(vals))
+        monkeypatch.setattr(trainer, "_plot", lambda: None)  # not the subject here
+        trainer.fit(show_progress=False)
+        picks[select] = load_weights(tmp_path / select / "best.safetensors")[1]["step"]
+    # psnr+accuracy: 25.0, 26.0, 22.0 -> step 2
+    assert picks == {"loss": 2, "psnr": 3, "accuracy": 2, "psnr+accuracy": 2}
+    assert TrainConfig(stage="codec").selection == "psnr" and TrainConfig(stage="classifier").selection == "accuracy"
+
+
+def test_stages_train_only_their_part(tmp_path, make_cifar_dir):
+    train, val = _dataset(tmp_path, make_cifar_dir)
+    for stage, trained in (("codec", "codec"), ("classifier", "classifier"), ("classifier_finetune", "classifier")):
+        trainer = _tiny_trainer(tmp_path, train, val, stage, stage=stage, max_steps=2, eval_every=2)
+        before = {k: v.clone() for k, v in trainer.system.state_dict().items()}
+        trainer.fit(show_progress=False)
+        after = trainer.system.state_dict()
+        changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+        assert changed == {trained}, (stage, changed)
+        h = trainer.history[-1]
+        assert ("val_psnr" in h) == (stage != "classifier") and ("val_accuracy" in h) == (stage != "codec")
+        assert ("val_clean_accuracy" in h) == (stage == "classifier_finetune")
+
+
+def test_train_cli_stages_chain_through_init(tmp_path, make_cifar_dir):
+    data = make_cifar_dir(tmp_path / "data")
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(
+        "seed = 0\n[link]\nequalizer = 'lmmse'\n[channel]\nkind = 'awgn'\n"
+        "[images]\ndataset = 'cifar10'\nnum_symbols = 64\nbatch_size = 16\nnum_images = 16\n"
+        "[model]\nclassifier_width = 4\ncodec_hparams = {channels = [8, 8], num_blocks = 1, expansion = 2}\n"
+        "[train]\nepochs = 1\nbatch_size = 16\n[train.codec]\nlr = 2e-3\n[train.classifier]\noptimizer = 'sgd'\nlr = 0.05\n"
+    )
+    base = ["--scenario", str(scenario), "--data-dir", str(data), "--no-progress", "--device", "cpu", "--max-steps", "2"]
+    train_main(base + ["--stage", "codec", "--out-dir", str(tmp_path / "c")])
+    train_main(base + ["--stage", "classifier", "--out-dir", str(tmp_path / "k")])
+    train_main(base + ["--stage", "classifier_finetune", "--out-dir", str(tmp_path / "f"),
+                       "--init-codec", str(tmp_path / "c" / "best.safetensors"),
+                       "--init-classifier", str(tmp_path / "k" / "best.safetensors")])
+    codec, codec_meta = load_system(tmp_path / "c" / "best.safetensors")
+    final, meta = load_system(tmp_path / "f" / "best.safetensors")
+    for k, v in codec.codec.state_dict().items():
+        assert torch.equal(v, final.codec.state_dict()[k]), k
+    assert meta["stage"] == "classifier_finetune" and meta["train_config"]["lr"] == 5e-4  # no [train.classifier_finetune]
+    assert codec_meta["train_config"]["lr"] == 2e-3 and codec_meta["stage"] == "codec"
+    assert meta["init"]["codec"]["sha256"] and meta["training_data"]["train_source"] == "batches"
+    assert load_system(tmp_path / "k" / "best.safetensors")[1]["train_config"]["optimizer"] == "sgd"
+    with pytest.raises(SystemExit, match="holds no codec weights|does not match"):
+        bad = tmp_path / "bad.safetensors"
+        save_weights(bad, {"x": torch.zeros(1)}, {"model": TINY.to_dict()})
+        train_main(base + ["--stage", "classifier_finetune", "--out-dir", str(tmp_path / "g"), "--init-codec", str(bad)])
