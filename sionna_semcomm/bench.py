@@ -381,6 +381,10 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--attack-batch-size", type=positive_int, default=64, help="images per attack call (default: %(default)s)")
     p.add_argument("--attack-steps", type=positive_int, default=10, help="PGD steps (default: %(default)s)")
     p.add_argument("--attack-repeats", type=positive_int, default=5, help="timed attack calls (default: %(default)s)")
+    p.add_argument("--skip-training", action="store_true", help="skip the training-step figures")
+    p.add_argument("--train-scenario", default="rayleigh_cifar", help="scenario of the training-step figures (default: %(default)s)")
+    p.add_argument("--train-batch-sizes", nargs="+", type=positive_int, default=[64, 128],
+                   help="training-step batch sizes (default: %(default)s)")
     p.add_argument("--profile", action="store_true", help="print torch.profiler tables of OFDMLink at the largest batch")
     p.add_argument("--quick", action="store_true", help="tiny run (batch 8, 2 repeats, LDPC batch 4): checks the tool, not the speed")
     p.add_argument("--out", default="bench.json", help="JSON file to write (default: %(default)s)")
@@ -458,6 +462,13 @@ def main(argv=None) -> dict:
     if not args.skip_attacks:
         attack_rows = bench_attacks(attack_batch, attack_repeats, min(warmup, 1), device, attack_steps, clock=args.clock,
                                     tiny=args.quick)
+    training_rows = []
+    if not args.skip_training:
+        from .bench_train import bench_training
+
+        for b in ([4] if args.quick else args.train_batch_sizes):
+            training_rows.append(bench_training(args.train_scenario, b, 1 if args.quick else attack_repeats,
+                                                min(warmup, 1), device, args.clock))
     doc = {
         "name": "bench",
         "versions": versions(),
@@ -478,11 +489,16 @@ def main(argv=None) -> dict:
         "ldpc": ldpc_rows,
         "bitlink": bitlink_rows,
         "attacks": attack_rows,
+        "training": training_rows,
         "attack_config": {"system": "tiny" if args.quick else "mobilesc (K=384, random weights)", "psr_db": -6.0,
                           "snr_db": 10.0, "pgd_steps": attack_steps, "unit": "perturbations (frames) per second"},
     }
     atomic_write_json(args.out, doc)
     print(_table(doc))
+    if training_rows:
+        from .bench_train import training_table
+
+        print("\n" + training_table(training_rows))
     print(f"\nwrote {args.out}")
     if args.profile:
         _profile(max(batch_sizes), device, args.precision)

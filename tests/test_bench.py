@@ -86,3 +86,9 @@ def test_quick_bench_writes_json(tmp_path):
     assert all(r["info_bits_per_s"] > 0 and r["num_iter"] == 20 for r in saved["ldpc"])
     assert {r["system"] for r in saved["bitlink"]} == {"uncoded-qpsk", "ldpc-qpsk"}
     assert all(r["frames_per_s"] > 0 for r in saved["bitlink"])
+    (train,) = saved["training"]
+    assert train["batch_size"] == 4 and train["scenario"] == "rayleigh_cifar"
+    parts = ("data", "link", "codec", "classifier", "optimizer", "step_codec", "step_joint")
+    assert all(train["images_per_s"][k] > 0 for k in parts)
+    # a whole joint step costs more than its codec+link part or its classifier part alone
+    assert train["seconds"]["step_joint"] > max(train["seconds"]["codec"], train["seconds"]["classifier"]) * 0.5
