@@ -67,7 +67,9 @@ def setup_args() -> argparse.ArgumentParser:
     t.add_argument("--out-dir", help="checkpoint folder (default: runs/attack/<scenario>-<attack>-...)")
     t.add_argument("--epochs", type=positive_int, help="epochs (default 10)")
     t.add_argument("--batch-size", type=positive_int, help="batch size (default: the scenario's [train] batch size)")
-    t.add_argument("--max-steps", type=positive_int, help="at most this many batches per epoch (quick runs)")
+    t.add_argument("--max-steps", type=positive_int, help="at most this many optimizer steps in the whole run")
+    t.add_argument("--train-source", choices=["batches", "jpeg", "both"],
+                   help="CIFAR-10 training images (default: the scenario's [train] train_source)")
     t.add_argument("--num-train", type=positive_int, help="use only the first N training images (quick runs)")
     t.add_argument("--lr", type=finite_float("value"), help="Adam learning rate (default 5e-4)")
     t.add_argument("--snr-db", type=finite_float("value"), help="fixed training SNR [dB] (default: uniform over the scenario's training range)")
@@ -144,7 +146,7 @@ def _resolve_device(name):
 # ------------------------------------------------------------------------------------------ train
 def _train(args, argv) -> list[dict]:
     from .attacks import AttackTrainConfig, GeneratorConfig, GeneratorTrainer
-    from .data import load_dataset
+    from .data.sources import load_training_data
     from .link.ofdm import OFDMLink
     from .train import train_config_for
 
@@ -177,10 +179,11 @@ def _train(args, argv) -> list[dict]:
             raise SystemExit("error: --w-rec applies to pgm only")
         settings["w_rec"] = args.w_rec
     try:
-        train_set = load_dataset(scenario.images.dataset, "train", args.data_dir, val_fraction=tcfg.val_fraction, split_seed=seed)
-        val_set = load_dataset(scenario.images.dataset, "val", args.data_dir, val_fraction=tcfg.val_fraction, split_seed=seed)
+        data = load_training_data(scenario.images.dataset, args.train_source or tcfg.train_source, args.data_dir,
+                                  tcfg.val_fraction, seed)
     except (ValueError, OSError) as e:
         raise SystemExit(f"error: {e}") from None
+    train_set, val_set = data.train, data.val
     if tuple(train_set.image_shape) != tuple(system.config.image_shape):
         raise SystemExit(f"error: the system expects images {system.config.image_shape}, the data set has {train_set.image_shape}")
     if args.num_train:
@@ -202,8 +205,8 @@ def _train(args, argv) -> list[dict]:
     out_dir = Path(args.out_dir or Path("runs/attack") / "_".join(parts))
     metadata = {"scenario": scenario.name, "seed": seed, "system_checkpoint": system_info,
                 "command": "python -m sionna_semcomm.attack " + " ".join(argv if argv is not None else sys.argv[1:]),
-                "dataset": scenario.images.dataset, "train_images": len(train_set), "val_images": len(val_set),
-                "link": link_cfg.to_dict()}
+                "dataset": scenario.images.dataset, "training_data": data.info, "train_images": len(train_set),
+                "val_images": len(val_set), "link": link_cfg.to_dict()}
     trainer = GeneratorTrainer(attack, train_set, val_set, cfg, out_dir, seed, device, metadata)
     from .train import run_training
 

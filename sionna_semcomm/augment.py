@@ -16,12 +16,13 @@ import torch.nn.functional as F
 
 __all__ = ["AUGMENTATIONS", "LR_SCHEDULES", "augment_batch", "lr_at"]
 
-AUGMENTATIONS = ("none", "flip", "crop_flip")
+AUGMENTATIONS = ("none", "flip", "crop", "crop_flip")
 LR_SCHEDULES = ("constant", "cosine", "wsd", "step")
 
 
 def augment_batch(x: torch.Tensor, mode: str, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
-    """Random crop (``crop_flip``) and horizontal flip (``flip``, ``crop_flip``) of every image of a batch.
+    """Random crop (``crop``, ``crop_flip``) and horizontal flip (``flip``, ``crop_flip``) of every image of a batch
+    (``crop`` alone for images whose mirror image is another class, such as digits).
 
     The crop pads each side by ``padding`` pixels with a reflection of the image (no artificial black
     borders for the codec to reproduce) and cuts a window of the original size at an offset drawn
@@ -40,7 +41,7 @@ def augment_batch(x: torch.Tensor, mode: str, generator: torch.Generator, paddin
     offsets = torch.randint(0, 2 * padding + 1, (2, b), generator=generator)
     flips = torch.rand(b, generator=generator) < 0.5
     out = x
-    if mode == "crop_flip" and padding > 0:
+    if mode in ("crop", "crop_flip") and padding > 0:
         if padding >= min(h, w):
             raise ValueError(f"crop padding {padding} must be smaller than the image side {min(h, w)}")
         dtype = x.dtype
@@ -50,6 +51,8 @@ def augment_batch(x: torch.Tensor, mode: str, generator: torch.Generator, paddin
         out = xp.gather(2, rows)
         cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :].expand(b, c, h, w)
         out = out.gather(3, cols)
+    if mode == "crop":
+        return out
     return torch.where(flips.to(x.device)[:, None, None, None], out.flip(3), out)
 
 

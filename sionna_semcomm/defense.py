@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     from .attack import _load_scenario_system, _resolve_device, attack_registry
     from .attacks import load_generator_attack
-    from .data import load_dataset
+    from .data.sources import load_training_data
     from .train import run_training, train_config_for
 
     args = setup_args().parse_args(argv)
@@ -354,10 +354,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         return families
 
     try:
-        train_set = load_dataset(scenario.images.dataset, "train", args.data_dir, val_fraction=tcfg.val_fraction, split_seed=seed)
-        val_set = load_dataset(scenario.images.dataset, "val", args.data_dir, val_fraction=tcfg.val_fraction, split_seed=seed)
+        data = load_training_data(scenario.images.dataset, args.train_source or tcfg.train_source, args.data_dir,
+                                  tcfg.val_fraction, seed)
     except (ValueError, OSError) as e:
         raise SystemExit(f"error: {e}") from None
+    train_set, val_set = data.train, data.val
     if args.num_train:
         train_set = train_set.subset(torch.arange(min(args.num_train, len(train_set))))
     if args.threads:
@@ -366,7 +367,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     out_dir = Path(args.out_dir or f"runs/defense/{scenario.name}-{defense.variant}")
     metadata = {"scenario": scenario.name, "seed": seed, "base_checkpoint": system_info, "dataset": scenario.images.dataset,
                 "command": "python -m sionna_semcomm.defense " + " ".join(argv if argv is not None else sys.argv[1:]),
-                "generators": [str(g) for g in args.generator], "train_images": len(train_set), "val_images": len(val_set)}
+                "generators": [str(g) for g in args.generator], "training_data": data.info, "train_images": len(train_set),
+                "val_images": len(val_set)}
     system.train()
     try:
         trainer = AdversarialTrainer(system, link_cfg, train_set, val_set, tcfg, defense, factory, out_dir, seed, device,

@@ -209,6 +209,9 @@ class Trainer:
         self.train_set, self.val_set = _on_device(train_set, device), _on_device(val_set, device)
         self.link = OFDMLink(system.num_symbols, link_config, seed=seed, device=device)
         self.val_link = OFDMLink(system.num_symbols, link_config, seed=seed + 1, device=device)
+        if cfg.stage == "classifier" and system.config.classify_from != "image":
+            raise ValueError("stage 'classifier' pretrains an image classifier on clean images; a symbol classifier "
+                             "(classify_from = 'symbols') is trained with stage 'classifier_finetune' or 'joint'")
         params = [p for part in cfg.trains for p in getattr(self.system, part).parameters()]
         for name, p in self.system.named_parameters():
             p.requires_grad_(name.split(".")[0] in cfg.trains)
@@ -348,17 +351,17 @@ class Trainer:
 
     def _classifier_inputs(self, x: torch.Tensor, snr_db: float) -> torch.Tensor:
         """``classifier_finetune``: the first ``clean_fraction`` of the (shuffled) batch clean, the rest the frozen
-        codec's reconstructions through the link."""
+        codec's reconstructions through the link; for a symbol classifier the received symbols of every image."""
+        self.system.codec.eval()
+        if self.system.config.classify_from == "symbols":  # a symbol classifier sees received symbols only
+            with torch.no_grad():
+                return self.system.reconstruct(x, self.link, snr_db)["z_hat"]
         n_clean = int(round(self.cfg.clean_fraction * len(x)))
         if n_clean == len(x):
             return x
-        self.system.codec.eval()
         with torch.no_grad():
             rec = self.system.reconstruct(x[n_clean:], self.link, snr_db)
-        key = "x_hat" if self.system.config.classify_from == "image" else "z_hat"
-        if key == "z_hat":
-            raise ValueError("classifier_finetune trains image classifiers (classify_from = 'image')")
-        return torch.cat([x[:n_clean], rec[key].clamp(0, 1).to(x.dtype)])
+        return torch.cat([x[:n_clean], rec["x_hat"].clamp(0, 1).to(x.dtype)])
 
     def _loss(self, x: torch.Tensor, y: torch.Tensor, snr_db: float) -> tuple[torch.Tensor, dict]:
         if self.cfg.stage in ("classifier", "classifier_finetune"):
@@ -423,6 +426,7 @@ class Trainer:
         self.system.eval()
         self.val_link.reseed(self.seed + 1)
         stage = self.cfg.stage
+        image_classifier = self.system.config.classify_from == "image"
         totals, count = {"loss": 0.0, "psnr": 0.0, "correct": 0.0, "clean_correct": 0.0}, 0
         for start in range(0, len(self.val_set), 256):
             idx = torch.arange(start, min(start + 256, len(self.val_set)))
@@ -437,7 +441,8 @@ class Trainer:
                     loss, _ = system_loss(out, x, y, self.cfg)
                     if stage == "classifier_finetune":
                         loss = F.cross_entropy(out["logits"].float(), y)
-                        totals["clean_correct"] += float((self.system.classifier(x).argmax(-1) == y).sum())
+                        if image_classifier:
+                            totals["clean_correct"] += float((self.system.classifier(x).argmax(-1) == y).sum())
             totals["loss"] += float(loss) * len(idx)
             if "x_hat" in out:
                 totals["psnr"] += float(psnr(out["x_hat"].float().clamp(0, 1), x).sum())
@@ -449,7 +454,7 @@ class Trainer:
             res["psnr"] = totals["psnr"] / count
         if stage != "codec":
             res["accuracy"] = totals["correct"] / count
-        if stage == "classifier_finetune":
+        if stage == "classifier_finetune" and image_classifier:
             res["clean_accuracy"] = totals["clean_correct"] / count
         return res
 
@@ -511,6 +516,60 @@ def _on_device(dataset, device: str):
 
 
 def fit_epochs(trainer, epochs: int | None, max_steps: int | None, show_progress: bool, desc: str | None = None) -> list[dict]:
+    """The epoch loop of the attack-generator trainer.
+
+    ``trainer`` has ``cfg`` (``epochs``, ``batch_size``), ``train_set``, ``out_dir``, ``epoch``, ``history``,
+    ``train_epoch(max_steps, progress) -> dict``, ``validate() -> dict`` and ``_save(val)``. Each finished
+    epoch appends ``{"epoch", "steps", "train_<k>", "val_<k>", "seconds"}`` to the history and is saved before the
+    next one starts, so an interrupt loses at most the epoch in progress. ``max_steps`` caps the optimizer steps
+    of the whole run (the last epoch is cut short where the budget ends), ``epochs`` the passes.
+    """
+    epochs = epochs or trainer.cfg.epochs
+    trainer.out_dir.mkdir(parents=True, exist_ok=True)
+    n = len(trainer.train_set)
+    spe = max(math.ceil(n / trainer.cfg.batch_size), 1)
+
+    def steps_done():
+        return sum(h.get("steps", spe) for h in trainer.history)
+
+    def budget_left():
+        return math.inf if max_steps is None else max_steps - steps_done()
+
+    total = (epochs - trainer.epoch) * spe if max_steps is None else min((epochs - trainer.epoch) * spe, max(budget_left(), 0))
+    bar = tqdm(total=total * trainer.cfg.batch_size, unit="img", disable=not show_progress, file=sys.stderr, desc=desc)
+    try:
+        while trainer.epoch < epochs and budget_left() > 0:
+            started = time.time()
+            steps = int(min(spe, budget_left()))
+
+            def progress(count, loss):
+                bar.update(count)
+                bar.set_postfix_str(f"epoch {trainer.epoch + 1}/{epochs} loss {loss:.4f}")
+
+            train = trainer.train_epoch(steps, progress)
+            val = trainer.validate()
+            trainer.epoch += 1
+            trainer.history.append({"epoch": trainer.epoch, "steps": steps, **{f"train_{k}": v for k, v in train.items()},
+                                    **{f"val_{k}": v for k, v in val.items()}, "seconds": time.time() - started})
+            trainer._save(val)
+    finally:
+        bar.close()
+    return trainer.history
+
+
+def _on_device(dataset, device: str):
+    """An in-memory data set with its uint8 images on ``device`` (lazy image folders are left as they are)."""
+    from .data import ImageDataset
+
+    if isinstance(dataset, ImageDataset) and dataset.images.device != torch.device(device):
+        moved = ImageDataset.__new__(ImageDataset)
+        moved.__dict__.update(dataset.__dict__)
+        moved.images, moved.labels = dataset.images.to(device), dataset.labels.to(device)
+        return moved
+    return dataset
+
+
+def fit_epochs(trainer, epochs: int | None, max_steps: int | None, show_progress: bool, desc: str | None = None) -> list[dict]:
     """The epoch loop every trainer here shares (system and attack generators).
 
     ``trainer`` has ``cfg`` (``epochs``, ``batch_size``), ``train_set``, ``out_dir``, ``epoch``, ``history``,
@@ -554,8 +613,6 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--classifier-width", type=positive_int, help="base width of the image classifier")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--lr", type=finite_float("learning rate"))
-    p.add_argument("--train-source", choices=["batches", "jpeg", "both"],
-                   help="CIFAR-10 training images: the python batches, the JPEG folder, or both (default: the scenario's)")
     p.add_argument("--init-codec", metavar="CKPT", help="start the codec from this system checkpoint's codec")
     p.add_argument("--init-classifier", metavar="CKPT", help="start the classifier from this system checkpoint's classifier")
     p.add_argument("--time-budget", type=duration_seconds, metavar="T",
@@ -570,6 +627,9 @@ def add_run_args(p: argparse.ArgumentParser, default_out: str) -> None:
     from .argtypes import positive_int
 
     p.add_argument("--data-dir", help="data set folder (else $SIONNA_SEMCOMM_DATA)")
+    p.add_argument("--train-source", choices=["batches", "jpeg", "both"],
+                   help="CIFAR-10 training images: the python batches, the JPEG folder, or both (default: the scenario's "
+                        "[train] train_source)")
     p.add_argument("--out-dir", help=f"checkpoint folder (default: {default_out})")
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--max-steps", type=positive_int, help="length of the run in optimizer steps (instead of epochs)")

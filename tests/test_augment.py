@@ -39,6 +39,9 @@ def test_flip_and_crop_are_what_they_say():
                     for dy in range(5) for dx in range(5))
         assert found, i
     assert not torch.equal(out, xb)
+    crops = augment_batch(xb, "crop", _gen(0), padding=2)  # the same windows, never mirrored
+    assert all(any(torch.equal(crops[i], padded[i, :, dy:dy + 8, dx:dx + 8]) for dy in range(5) for dx in range(5))
+               for i in range(64))
     with pytest.raises(ValueError, match="unknown augmentation"):
         augment_batch(xb, "rotate", _gen(0))
 

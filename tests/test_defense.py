@@ -193,4 +193,4 @@ def test_missing_family_and_cli_errors(data, tmp_path, make_cifar_dir):
     d = make_cifar_dir(tmp_path / "cli")
     with pytest.raises(SystemExit, match="no semadv or pgm attack was given"):
         defense_main(["--scenario", "rayleigh_cifar", "--data-dir", str(d), "--device", "cpu", "--no-progress",
-                      "--out-dir", str(tmp_path / "x")])
+                      "--train-source", "batches", "--out-dir", str(tmp_path / "x")])

@@ -8,7 +8,8 @@ CIFAR-10 can be trained from
   official class order, checked against ``batches.meta`` where it exists);
 * ``"both"``: every pixel-exact batch row plus the JPEG files that are *not* copies of those rows (the copy
   of each row is found by its nearest JPEG image of the same class; a row whose best match is not clearly a
-  JPEG version of it keeps the JPEG set unchanged).
+  JPEG version of it keeps the JPEG set unchanged). Where the data directory has no JPEG folder (the official
+  download, whose 50,000 rows are all pixel-exact) this is ``"batches"``, with a note; ``info`` records it.
 
 Validation is always carved from the training source (never the test set). With ``"both"`` it is carved
 from the pixel-exact rows only, so validation PSNR is measured against exact pixels and no JPEG copy of a
@@ -177,6 +178,12 @@ def load_training_data(dataset: str, source: str = "batches", data_dir=None, val
                     "description": f"{CIFAR10_JPEG_FOLDER} (JPEG quality 75); validation carved from it"}
         else:
             exact = load_dataset("cifar10", "train", data_dir)
+            if not (root / CIFAR10_JPEG_FOLDER).is_dir():  # e.g. the official download: all 50,000 rows pixel-exact
+                import sys
+
+                print(f"note: no {CIFAR10_JPEG_FOLDER} under {root}: training on the {len(exact)} python-batch images only",
+                      file=sys.stderr)
+                return load_training_data(dataset, "batches", data_dir, val_fraction, split_seed)
             jpeg = _cifar10_jpeg(root, exact.classes)
             copies = find_jpeg_copies(exact, jpeg)
             keep = torch.ones(len(jpeg), dtype=torch.bool)

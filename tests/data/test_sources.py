@@ -79,6 +79,8 @@ def test_bad_sources_name_the_problem(tmp_path, make_cifar_dir, monkeypatch):
     root = make_cifar_dir(tmp_path / "d")
     with pytest.raises(DatasetNotFoundError, match="cifar-10-jpeg"):
         load_training_data("cifar10", "jpeg", root)
+    # "both" without a JPEG folder (the official download): the batches alone, recorded as such
+    assert load_training_data("cifar10", "both", root).info["train_source"] == "batches"
     with pytest.raises(DatasetError, match="unknown training source"):
         load_training_data("cifar10", "web", root)
     with pytest.raises(DatasetError, match="cifar10 only"):
