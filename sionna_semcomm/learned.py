@@ -33,8 +33,9 @@ def pretrained_manifest() -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-#: ``--checkpoint`` values that name shipped hardened weights instead of a file
-SHIPPED_DEFENSES = ("semmixed",)
+#: ``--checkpoint`` values that name shipped variants instead of a file: the SemMixed-hardened system, and the
+#: system that classifies the received symbols (no reconstruction; the paper's Fig. 6 c/e setting)
+SHIPPED_DEFENSES = ("semmixed", "symbols")
 
 
 def pretrained_checkpoint(scenario: str, codec: str, defense: str | None = None) -> tuple[Path, str]:

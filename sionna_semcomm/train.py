@@ -15,6 +15,7 @@ continues from ``resume.pt``; Ctrl-C keeps every finished epoch.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -718,6 +719,29 @@ def main(argv: list[str] | None = None) -> list[dict]:
     return run_training(trainer, out_dir, args.resume, args.max_steps, not args.no_progress, args.time_budget)
 
 
+@contextlib.contextmanager
+def interrupt_on_signals():
+    """Ctrl-C and ``kill`` (SIGTERM) stop a training the same way: as a ``KeyboardInterrupt`` that the trainers
+    answer by saving their resume state. (A command started in the background of a non-interactive shell
+    inherits an ignored SIGINT; it is restored here so that ``kill -INT`` works too.)"""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    saved = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 def run_training(trainer, out_dir, resume: bool, max_steps: int | None, show_progress: bool,
                  time_budget_s: float | None = None) -> list[dict]:
     """The command-line side of a trainer (this one or the attack generators'): ``--resume``, fit,
@@ -729,7 +753,8 @@ def run_training(trainer, out_dir, resume: bool, max_steps: int | None, show_pro
             raise SystemExit(f"error: cannot resume: {e}") from None
     kw = {"time_budget_s": time_budget_s} if time_budget_s is not None else {}
     try:
-        history = trainer.fit(max_steps=max_steps, show_progress=show_progress, **kw)
+        with interrupt_on_signals():
+            history = trainer.fit(max_steps=max_steps, show_progress=show_progress, **kw)
     except KeyboardInterrupt:
         where = f"step {trainer.step}" if hasattr(trainer, "step") else f"epoch {trainer.epoch}"
         print(f"\ninterrupted at {where}: checkpoints in {out_dir}; continue with --resume", file=sys.stderr)

@@ -46,6 +46,8 @@ def setup_args() -> argparse.ArgumentParser:
                    help="more SNR points [dB] for the robustness matrix (beside the paper's 10 dB)")
     p.add_argument("--generator-epochs", type=int, help="epochs of every generator (default: the scenario's [defense])")
     p.add_argument("--defense-epochs", type=int, help="fine-tuning epochs of every defence (default: the scenario's [defense])")
+    p.add_argument("--generator-steps", type=int, help="optimizer-step budget of every generator (default: no cap)")
+    p.add_argument("--defense-steps", type=int, help="optimizer-step budget of every defence (default: no cap)")
     p.add_argument("--jobs", type=int, default=1,
                    help="independent steps run side by side as subprocesses (default 1: one after the other, in process)")
     p.add_argument("--no-progress", action="store_true")
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
         if not all(math.isfinite(v) for v in args.matrix_snr_db):
             raise SystemExit(f"error: --matrix-snr-db must be finite numbers, got {args.matrix_snr_db}")
         preset = dataclasses.replace(preset, extra_snr_db=tuple(v for v in args.matrix_snr_db if v != preset.snr_db))
-    for key in ("generator_epochs", "defense_epochs"):
+    for key in ("generator_epochs", "defense_epochs", "generator_steps", "defense_steps"):
         value = getattr(args, key)
         if value is not None:
             if value < 1:
@@ -101,8 +103,10 @@ def main(argv: list[str] | None = None) -> dict:
 
 def _report(out: Path, preset, args) -> Path:
     """``REPORT.md``: every finished experiment's section, in the paper's order."""
-    sizes = (f"test images: {preset.num_images or 'all'}; generator epochs: {preset.generator_epochs or 'the scenario [defense] value'}; "
-             f"defence epochs: {preset.defense_epochs or 'the scenario [defense] value'}; SNR {preset.snr_db:g} dB"
+    sizes = (f"test images: {preset.num_images or 'all'}; generator epochs: {preset.generator_epochs or 'the scenario [defense] value'}"
+             + (f" (at most {preset.generator_steps} steps)" if preset.generator_steps else "")
+             + f"; defence epochs: {preset.defense_epochs or 'the scenario [defense] value'}"
+             + (f" (at most {preset.defense_steps} steps)" if preset.defense_steps else "") + f"; SNR {preset.snr_db:g} dB"
              + (f" (+ {', '.join(f'{v:g}' for v in preset.extra_snr_db)} dB in the matrix)" if preset.extra_snr_db else "")
              + f"; PSR {preset.psr_db:g} dB (matrix: {', '.join(f'{v:g}' for v in preset.psr_grid)} dB)")
     sections = [f"# Reproduction report ({preset.name} preset, seed {args.seed})", "", sizes, "",

@@ -19,6 +19,8 @@ __all__ = ["EXPERIMENTS", "robustness_rows"]
 DEFENSES = ["none", "finetune", "at-pgm", "at-semadv", "semmixed"]
 #: clean fine-tuning with the defences' schedule: the control that separates AT's effect from more training
 CONTROL = "finetune"
+#: the undefended codec with a classifier on the received symbols (no reconstruction; Fig. 6 c/e)
+SYMBOLS = "symbols"
 #: points of accuracy a claim of "within a few points" allows
 FEW_POINTS = 0.05
 
@@ -62,7 +64,10 @@ class _Systems:
         return self.generators([(defense, attack, target_class, controllable_class)])[0]
 
     def ensure_systems(self, defenses) -> None:
-        """Fine-tune the missing defences (side by side), from the undefended system's generators."""
+        """Fine-tune the missing defences (side by side), from the undefended system's generators; ``symbols`` is
+        the undefended codec with a classifier on the received symbols (:meth:`Pipeline.symbol_system`)."""
+        if SYMBOLS in set(defenses) and SYMBOLS not in self.systems:
+            self.systems[SYMBOLS] = self.pl.symbol_system(self.scenario, self.systems["none"])
         missing = [d for d in DEFENSES if d in set(defenses) and d not in self.systems]
         if not missing:
             return
@@ -116,7 +121,7 @@ def robustness_rows(s: _Systems, defenses=DEFENSES, attacks=("jamming", "pgd", "
     snr_args = ["--snr-db", *[f"{v:g}" for v in snrs]]
     s.ensure_systems(defenses)
     # every generator the matrix needs, trained side by side
-    sources = {d: [("adaptive", d)] + ([("transfer", "none")] if transfer and d not in ("none", CONTROL) else [])
+    sources = {d: [("adaptive", d)] + ([("transfer", "none")] if transfer and d not in ("none", CONTROL, SYMBOLS) else [])
                for d in defenses}
     keys = []
     for d in defenses:
@@ -247,6 +252,15 @@ def fig6(pl: Pipeline, datasets) -> dict:
                          f"{'-' if mp is None else f'{mp:.2f}'} |")
         lines += ["", "Controllable SemAdv (class %d -> %d): misleading rate " % (t, p.controllable_class) +
                   ", ".join(f"{_num(m['misleading_rate'])} @ {m['psr_db']:g} dB" for m in mis)]
+        sym_rows = robustness_rows(s, [SYMBOLS], ("jamming", "pgd", "pgm", "semadv"), classes=[t], psr_grid=[p.psr_db],
+                                   snrs=[p.snr_db], transfer=False)
+        lines += ["", "Classifier on the received symbols (no reconstruction; the paper's Fig. 6 c/e), same codec, "
+                  "every generator trained against it:", "",
+                  "| attack | accuracy | class-%d accuracy | other classes | measured PSR [dB] |" % t, "|---|---|---|---|---|"]
+        for r in sym_rows:
+            pc, mp = r["per_class"].get("accuracy") or [], r.get("measured_psr_db")
+            lines.append(f"| {r['attack']} | {_pct(r['accuracy'])} | {_pct(pc[t] if t < len(pc) else None)} | "
+                         f"{_pct(_others(r, t))} | {'-' if mp is None else f'{mp:.2f}'} |")
         clean = by["none"]
         checks = []
         if sem is not None and None not in (clean["per_class"]["accuracy"][t], sem["per_class"]["accuracy"][t]):
@@ -273,7 +287,7 @@ def fig6(pl: Pipeline, datasets) -> dict:
         fig = pl.out_dir / f"fig6_{ds}.png"
         _plot_fig6(rows, t, fig, ds)
         figs.append(fig)
-        data[ds] = {"rows": rows, "misleading": mis}
+        data[ds] = {"rows": rows, "misleading": mis, "symbols": sym_rows}
     return {"markdown": "\n\n".join(md), "data": data, "figures": figs}
 
 

@@ -50,8 +50,10 @@ class Preset:
         controllable variant's destination (5: dog / digit 5), swept over ``misleading_psr``.
     :param sweep_snr_db: SNR points of Fig. 9.
     :param generator_epochs, defense_epochs: ``None`` for the scenario's ``[defense]`` values.
+    :param generator_steps, defense_steps: optimizer-step budgets of every generator / defence training
+        (``None``: no cap beyond the epochs); with the 48,576-image CIFAR-10 training source an epoch is long.
     :param base_epochs: epochs of a base system trained here (none ships: ImageNet-10); ``None``: ``[train]``.
-    :param max_steps, num_train: per-epoch batch cap and training-set cap (quick runs only).
+    :param max_steps, num_train: optimizer-step cap of every training and training-set cap (quick runs only).
     :param table3_images: images the Table III timing is scaled to.
     """
 
@@ -69,6 +71,8 @@ class Preset:
     pgd_steps: int = 10
     generator_epochs: int | None = None
     defense_epochs: int | None = None
+    generator_steps: int | None = None
+    defense_steps: int | None = None
     base_epochs: int | None = None
     max_steps: int | None = None
     num_train: int | None = None
@@ -141,6 +145,27 @@ class Pipeline:
         config = {"argv": _without(args, ["--no-progress", "--device"])}
         return self.run([self._train_task("train", f"{scenario}/systems", "mobilesc", config, epochs, args)])[0]
 
+    def symbol_system(self, scenario: str, base: dict, steps: int = 2000) -> dict:
+        """The system that classifies the received symbols (the paper's Fig. 6 c/e setting): the shipped one
+        (``--checkpoint symbols``) when it was trained on the base system's codec, else trained here from the
+        base system's codec (``train --stage classifier_finetune --classify-from symbols``), cached."""
+        from ..checkpoints import CheckpointError, load_weights
+        from ..learned import pretrained_checkpoint
+
+        try:
+            path, sha = pretrained_checkpoint(scenario, "mobilesc", "symbols")
+            if load_weights(path, sha)[1].get("init", {}).get("codec", {}).get("sha256") == base["sha256"]:
+                return {"path": str(path), "sha256": sha}
+        except CheckpointError:
+            pass
+        args = ["--scenario", scenario, "--stage", "classifier_finetune", "--classify-from", "symbols",
+                "--init-codec", base["path"], "--max-steps", str(self.preset.max_steps or steps),
+                *self._common(scenario), *self._caps()]
+        config = {"argv": _without(args, ["--init-codec", "--no-progress", "--device"]), "codec": base["sha256"]}
+        task = self._train_task("train", f"{scenario}/systems", "mobilesc-symbols", config, 10**9, args,
+                                self._steps(args))
+        return self.run([task])[0]
+
     # ------------------------------------------------------------------ running commands
     def run(self, tasks: list[Task]) -> list:
         """Run the commands of the tasks that are not cached (one by one in this process, or ``jobs`` at a time
@@ -192,16 +217,21 @@ class Pipeline:
             list(pool.map(one, range(n)))
 
     # ------------------------------------------------------------------ training steps
-    def _train_task(self, module: str, kind: str, label: str, config: dict, epochs: int, argv: list[str]) -> Task:
-        """A training command into its cached folder unless finished; its result is ``best.safetensors``
+    def _train_task(self, module: str, kind: str, label: str, config: dict, epochs: int, argv: list[str],
+                    max_steps: int | None = None) -> Task:
+        """A training command into its cached folder unless finished (its epochs or its ``max_steps`` done); its
+        result is ``best.safetensors``
         (the epoch with the lowest validation loss) with its sha256, kept beside it so finished results stay
         valid (and reusable) where the weights were not copied along."""
         out = self.cache.path(kind, label, config)
         best, sidecar = out / "best.safetensors", out / "best.sha256"
-        done = 0
+        finished = False
         if (out / "history.json").exists():
-            done = len(json.loads((out / "history.json").read_text())["history"])
-        hit = done >= epochs and (best.exists() or sidecar.exists())
+            doc = json.loads((out / "history.json").read_text())
+            hist = doc["history"]
+            steps = hist[-1].get("step") or sum(h.get("steps", 0) for h in hist) if hist else 0
+            finished = bool(doc.get("finished")) or len(hist) >= epochs or (max_steps is not None and steps >= max_steps)
+        hit = finished and (best.exists() or sidecar.exists())
 
         def prepare():
             out.mkdir(parents=True, exist_ok=True)
@@ -226,11 +256,11 @@ class Pipeline:
             args += ["--target-class", str(target_class)]
         if controllable_class is not None:
             args += ["--controllable-class", str(controllable_class)]
-        args += self._caps()
+        args += self._caps(self.preset.generator_steps)
         label = attack + (f"-t{target_class}" if target_class is not None else "") + (
             f"-c{controllable_class}" if controllable_class is not None else "")
         config = {"argv": _without(args, ["--checkpoint", "--no-progress", "--device"]), "system": system["sha256"]}
-        return self._train_task("attack", f"{scenario}/generators", label, config, epochs, args)
+        return self._train_task("attack", f"{scenario}/generators", label, config, epochs, args, self._steps(args))
 
     def defense_task(self, scenario: str, system: dict, variant: str, generators: list[dict], *, psr_db: float) -> Task:
         """Fine-tune (or reuse) ``variant`` of the scenario's system from ``generators``."""
@@ -238,20 +268,26 @@ class Pipeline:
 
         cfg = defense_config(load_scenario(scenario), self.preset, variant)
         args = ["--scenario", scenario, "--variant", variant, "--checkpoint", system["path"], "--epochs", str(cfg.epochs),
-                "--psr-db", f"{psr_db:g}", *self._common(scenario), *self._caps()]
+                "--psr-db", f"{psr_db:g}", *self._common(scenario), *self._caps(self.preset.defense_steps)]
         if generators:
             args += ["--generator", *[g["path"] for g in generators]]
         config = {"argv": _without(args, ["--checkpoint", "--generator", "--no-progress", "--device"]),
                   "system": system["sha256"], "generators": [g["sha256"] for g in generators],
                   "defense": asdict(cfg)}
-        return self._train_task("defense", f"{scenario}/defenses", variant, config, cfg.epochs, args)
+        return self._train_task("defense", f"{scenario}/defenses", variant, config, cfg.epochs, args, self._steps(args))
 
-    def _caps(self) -> list[str]:
+    def _caps(self, max_steps: int | None = None) -> list[str]:
+        """``--max-steps`` (the smaller of the preset's cap and ``max_steps``), ``--num-train``, ``--batch-size``."""
         p, out = self.preset, []
-        for flag, value in (("--max-steps", p.max_steps), ("--num-train", p.num_train), ("--batch-size", p.batch_size)):
+        steps = min((v for v in (p.max_steps, max_steps) if v is not None), default=None)
+        for flag, value in (("--max-steps", steps), ("--num-train", p.num_train), ("--batch-size", p.batch_size)):
             if value is not None:
                 out += [flag, str(value)]
         return out
+
+    @staticmethod
+    def _steps(argv: list[str]) -> int | None:
+        return int(argv[argv.index("--max-steps") + 1]) if "--max-steps" in argv else None
 
     # ------------------------------------------------------------------ evaluation
     def link_task(self, scenario: str, label: str, args: list[str], checkpoints: list[dict]) -> Task:
