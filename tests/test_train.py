@@ -202,3 +202,31 @@ def test_train_cli_stages_chain_through_init(tmp_path, make_cifar_dir):
         bad = tmp_path / "bad.safetensors"
         save_weights(bad, {"x": torch.zeros(1)}, {"model": TINY.to_dict()})
         train_main(base + ["--stage", "classifier_finetune", "--out-dir", str(tmp_path / "g"), "--init-codec", str(bad)])
+
+
+def test_sigterm_stops_a_training_like_ctrl_c(tmp_path, make_cifar_dir, monkeypatch):
+    import os
+    import signal
+
+    from sionna_semcomm.train import interrupt_on_signals, run_training
+
+    with pytest.raises(KeyboardInterrupt):
+        with interrupt_on_signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored afterwards
+    # a kill during fit: resume.pt of the finished steps, exit code 130
+    train, val = _dataset(tmp_path, make_cifar_dir)
+    trainer = _tiny_trainer(tmp_path, train, val, "killed", max_steps=6)
+    real_step = trainer.train_step
+
+    def step_then_kill():
+        loss = real_step()
+        if trainer.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return loss
+
+    monkeypatch.setattr(trainer, "train_step", step_then_kill)
+    with pytest.raises(SystemExit) as exc:
+        run_training(trainer, tmp_path / "killed", False, None, False)
+    assert exc.value.code == 130
+    assert load_resume_state(tmp_path / "killed" / "resume.pt")["step"] == 2
