@@ -148,7 +148,7 @@ class ImageRunner:
 
     def config(self) -> dict:
         out = {**self.system.config(), "dataset": getattr(self.dataset, "name", ""), "num_images": len(self.dataset),
-               "batch_size": self.batch_size}
+               "classes": list(self.dataset.classes), "batch_size": self.batch_size}
         if self.attack is not None:
             out["attack"] = self.attack.describe()
         return out
@@ -238,9 +238,9 @@ class ImageRunner:
                 result[metric] = float(values.mean())
                 per_class[metric] = per_class_mean(values, labels_all, num_classes)
         if counters.get("bits"):
-            result["ber"] = counters["bit_errors"] / counters["bits"]
+            result["ber"], result["bits"] = counters["bit_errors"] / counters["bits"], counters["bits"]
         if counters.get("blocks"):
-            result["bler"] = counters["block_errors"] / counters["blocks"]
+            result["bler"], result["blocks"] = counters["block_errors"] / counters["blocks"], counters["blocks"]
         if "decode_failures" in counters:
             result["decode_failure_rate"] = counters["decode_failures"] / n
         if self.attack is not None:

@@ -141,7 +141,7 @@ class BitSystemRunner:
 
     def evaluate(self, snr_db: float, progress=None, resume: dict | None = None, checkpoint=None) -> dict:
         r = self.bitlink.simulate(snr_db, self.num_bits, self.batch_size, progress, resume, checkpoint)
-        out = {"ber": r["ber"], "bler": r["bler"]}
+        out = {"ber": r["ber"], "bler": r["bler"], "bits": r["bits"], "blocks": r["blocks"]}
         theory = self.theory(snr_db)
         if theory is not None:
             out["ber_theory"] = theory
