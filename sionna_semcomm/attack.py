@@ -51,7 +51,8 @@ def attack_registry():
 
 
 
-def _attack_names() -> list[str]:
+def attack_names() -> list[str]:
+    """Names ``--attack`` accepts: the registered attacks (core and ``baselines``) and their aliases."""
     registry = attack_registry()
     return [info.name for info in registry.list_attacks()] + list(registry.ALIASES)
 
@@ -60,7 +61,7 @@ def setup_args() -> argparse.ArgumentParser:
     from .learned import SHIPPED_DEFENSES
 
     system_checkpoint = file_or_name(SHIPPED_DEFENSES)
-    attack_name = known_name("attack", _attack_names)
+    attack_name = known_name("attack", attack_names)
     p = ArgumentParser(prog="python -m sionna_semcomm.attack", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -255,14 +256,14 @@ def _detect(args) -> dict:
     from .results import versions
 
     registry = attack_registry()
-    device = _resolve_device(args.device)
-    scenario, system, link_cfg, system_info = _load_scenario_system(args.scenario, args.checkpoint, device)
-    seed = scenario.seed if args.seed is None else args.seed
     try:
         infos = [registry.get_attack(a) for a in args.attacks]
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     ckpts = _generator_checkpoints(args.attack_checkpoint, [i.name for i in infos if i.kind == "generator"])
+    device = _resolve_device(args.device)
+    scenario, system, link_cfg, system_info = _load_scenario_system(args.scenario, args.checkpoint, device)
+    seed = scenario.seed if args.seed is None else args.seed
     try:
         dataset = load_eval_images(scenario.images.dataset, args.num_images or scenario.images.num_images, args.data_dir)
     except (ValueError, OSError) as e:

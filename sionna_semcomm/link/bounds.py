@@ -92,12 +92,14 @@ def available_memory(device: str = "cpu") -> int:
 
 
 def check_batch_memory(what: str, batch_size: int, bytes_per_item: int, device: str = "cpu",
-                       option: str = "--batch-size") -> None:
+                       option: str = "--batch-size", given: int | None = None) -> None:
     """Raise :class:`SizeError` when ``batch_size`` items of ``bytes_per_item`` do not fit in the memory
-    available on ``device``; the message names ``option`` and the largest batch that fits."""
+    available on ``device``; the message names ``option`` with the value ``given`` (default ``batch_size``;
+    the batch may be smaller than asked, e.g. capped by the images there are) and the largest batch that fits."""
     need = batch_size * bytes_per_item
     free = available_memory(device)
     if need > free:
         fits = max(free // max(bytes_per_item, 1), 0)
-        raise SizeError(f"{option} {batch_size:,}: a batch of {what} needs about {format_bytes(need)} of working "
-                        f"memory, {format_bytes(free)} is available on {device}; use {option} {fits:,} or less")
+        raise SizeError(f"{option} {given if given is not None else batch_size:,}: a batch of {batch_size:,} {what} needs "
+                        f"about {format_bytes(need)} of working memory, {format_bytes(free)} is available on {device}; "
+                        f"use {option} {fits:,} or less")

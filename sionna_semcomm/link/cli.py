@@ -25,6 +25,7 @@ import time
 
 from tqdm import tqdm
 
+from ..attack import attack_names
 from ..argtypes import (ArgumentParser, class_index, figure_file, file_or_name, input_dir, input_file, known_name,
                         output_file, positive_int, psr_db, seed, snr_db)
 from ..link.bounds import check_batch_memory
@@ -51,13 +52,6 @@ def _registry():
     return systems
 
 
-def _attack_names() -> list[str]:
-    from ..attacks import registry
-
-    _registry()
-    return [info.name for info in registry.list_attacks()] + list(registry.ALIASES)
-
-
 def _system_names() -> list[str]:
     return [info.name for info in _registry().list_systems()]
 
@@ -82,7 +76,7 @@ def setup_args() -> argparse.ArgumentParser:
                    help="conventional links: equal OFDM budget or fixed JPEG2000 rate (default: the scenario's)")
     p.add_argument("--jpeg2000-bytes", type=positive_int, help="conventional links, fixed_rate: codestream bytes per image")
     a = p.add_argument_group("attacks (image systems)")
-    a.add_argument("--attack", type=known_name("attack", _attack_names),
+    a.add_argument("--attack", type=known_name("attack", attack_names),
                    help="identity|none, jamming, fgm, pgd, pgm, semadv (default: no attack)")
     a.add_argument("--attack-checkpoint", type=input_file,
                    help="generator attacks (pgm, semadv): trained weights (python -m sionna_semcomm.attack train)")
@@ -205,13 +199,6 @@ def _open_store(args) -> ResultsStore | None:
         raise SystemExit(f"error: --out {args.out}: cannot merge into it: {e}") from None
 
 
-def _plot_title(scenario, csi: str | None) -> str:
-    """``scenario: channel, CSI`` for the figure's title."""
-    ch = scenario.link.channel
-    channel = ch.kind + (f" ({ch.num_taps} taps, decay {ch.decay:g})" if ch.kind == "rayleigh_multipath" else "")
-    return f"{scenario.name}: {channel}, {(csi or scenario.link.csi).upper()} CSI"
-
-
 def main(argv: list[str] | None = None) -> list[dict]:
     """Run the command; returns this command's run documents (also merged into ``--out``)."""
     args = setup_args().parse_args(argv)
@@ -231,10 +218,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         device = resolve_device(args.device)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
-    if args.attack is None and any(v is not None for v in (args.attack_checkpoint, args.psr_db, args.target_class,
-                                                          args.controllable_class, args.attack_steps)):
-        raise SystemExit("error: --attack-checkpoint, --psr-db, --target-class, --controllable-class and --attack-steps "
-                         "need --attack")
+    attack_options = [f"--{k.replace('_', '-')}" for k in ("attack_checkpoint", "psr_db", "target_class",
+                                                             "controllable_class", "attack_steps") if getattr(args, k) is not None]
+    if args.attack is None and attack_options:
+        raise SystemExit(f"error: {', '.join(attack_options)} applies to an attack: give --attack NAME")
     store = _open_store(args)
     snr_points = list(args.snr_db or scenario.snr_db)
     seed = scenario.seed if args.seed is None else args.seed
@@ -251,7 +238,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         runners = [info.build(scenario, options) for info in infos]
         for info, runner in zip(infos, runners):
             check_batch_memory(f"{runner.unit}s of {info.name}", min(runner.batch_size, runner.work_per_point()),
-                               runner.memory_per_item(), device)
+                               runner.memory_per_item(), device, given=runner.batch_size)
     except (ValueError, OSError) as e:  # bad settings, sizes, missing data: say what, not a traceback
         raise SystemExit(f"error: {e}") from None
     if args.attack is not None:
@@ -319,7 +306,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.out:
         print(f"results: {args.out}")
     if args.plot:
-        plot_runs(runs, args.plot, title=_plot_title(scenario, args.csi))
+        plot_runs(runs, args.plot)
         print(f"plot: {args.plot}")
     return runs
 
