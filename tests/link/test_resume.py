@@ -62,32 +62,38 @@ def test_a_kill_during_the_replay_never_lowers_the_finished_points(tmp_path, mon
     assert _finished(out) == before
 
 
-@pytest.mark.parametrize("system", ["ldpc-qpsk"])
-def test_an_interrupted_point_continues_from_its_checkpoint_bit_for_bit(tmp_path, monkeypatch, system):
-    monkeypatch.setattr(cli, "POINT_CHECKPOINT_SECONDS", 0.0)
-    args = BITS + ["--systems", system, "--snr-db", "2", "--num-bits", "4000", "--batch-size", "1"]
-    whole = cli.main(args)[0]["results"]
-    out = tmp_path / "r.json"
-    real, calls = BitLink.forward, []
+def _killed_then_resumed(monkeypatch, args, out, cls, method, after):
+    """Run ``args`` into ``out`` until call ``after + 1`` of ``cls.method`` dies (a kill -9 mid-point), then run it
+    again with ``--resume``; returns (the run stored by the killed command, the resumed results, the number of
+    ``cls.method`` calls the resumed command made)."""
+    monkeypatch.setattr(cli, "POINT_CHECKPOINT_SECONDS", 0.0)  # checkpoint after every batch
+    real, calls = getattr(cls, method), []
 
-    def dies_after_three(self, *a, **kw):
-        if len(calls) == 3:
+    def dies(self, *a, **kw):
+        if len(calls) == after:
             raise Killed
         calls.append(1)
         return real(self, *a, **kw)
 
-    monkeypatch.setattr(BitLink, "forward", dies_after_three)
+    monkeypatch.setattr(cls, method, dies)
     with pytest.raises(Killed):
         cli.main(args + ["--out", str(out)])
-    partial = _runs(out)[system]["partial"]
-    assert partial["snr_db"] == 2.0 and partial["state"]["totals"]["blocks"] == 3
+    stored = next(iter(_runs(out).values()))
     calls.clear()
-    monkeypatch.setattr(BitLink, "forward", lambda self, *a, **kw: calls.append(1) or real(self, *a, **kw))
+    monkeypatch.setattr(cls, method, lambda self, *a, **kw: calls.append(1) or real(self, *a, **kw))
     resumed = cli.main(args + ["--out", str(out), "--resume"])[0]["results"]
+    assert "partial" not in next(iter(_runs(out).values()))  # the finished point replaced its checkpoint
+    return stored, resumed, len(calls)
+
+
+def test_an_interrupted_bit_point_continues_from_its_checkpoint_bit_for_bit(tmp_path, monkeypatch):
+    args = BITS + ["--systems", "ldpc-qpsk", "--snr-db", "2", "--num-bits", "4000", "--batch-size", "1"]
+    whole = cli.main(args)[0]["results"]
+    stored, resumed, calls = _killed_then_resumed(monkeypatch, args, tmp_path / "r.json", BitLink, "forward", 3)
+    assert stored["partial"]["snr_db"] == 2.0 and stored["partial"]["state"]["totals"]["blocks"] == 3
     frames = -(-4000 // 832)  # ldpc-qpsk on awgn_bits: k = 832 information bits per frame
-    assert len(calls) == frames - 3  # only the batches after the checkpoint
+    assert calls == frames - 3  # only the batches after the checkpoint
     assert resumed["ber"] == whole["ber"] and resumed["bler"] == whole["bler"]
-    assert "partial" not in _runs(out)[system]
 
 
 def test_an_existing_out_that_is_not_a_results_file_is_refused_before_any_compute(tmp_path, monkeypatch):
@@ -102,25 +108,10 @@ def test_an_existing_out_that_is_not_a_results_file_is_refused_before_any_comput
 def test_an_interrupted_image_point_under_attack_continues_bit_for_bit(tmp_path, monkeypatch):
     from sionna_semcomm.learned import LearnedImageSystem
 
-    monkeypatch.setattr(cli, "POINT_CHECKPOINT_SECONDS", 0.0)
     args = ["--scenario", "rayleigh_cifar", "--systems", "mobilesc", "--snr-db", "5", "--num-images", "12",
             "--batch-size", "4", "--attack", "jamming", "--psr-db", "-6", "--no-progress", "--device", "cpu"]
     whole = cli.main(args)[0]["results"]
-    out = tmp_path / "r.json"
-    real, calls = LearnedImageSystem.transmit, []
-
-    def dies_after_two(self, *a, **kw):
-        if len(calls) == 2:
-            raise Killed
-        calls.append(1)
-        return real(self, *a, **kw)
-
-    monkeypatch.setattr(LearnedImageSystem, "transmit", dies_after_two)
-    with pytest.raises(Killed):
-        cli.main(args + ["--out", str(out)])
-    assert _runs(out)["mobilesc"]["partial"]["state"]["done"] == 8
-    calls.clear()
-    monkeypatch.setattr(LearnedImageSystem, "transmit", lambda self, *a, **kw: calls.append(1) or real(self, *a, **kw))
-    resumed = cli.main(args + ["--out", str(out), "--resume"])[0]["results"]
-    assert len(calls) == 1
+    stored, resumed, calls = _killed_then_resumed(monkeypatch, args, tmp_path / "r.json", LearnedImageSystem,
+                                                  "transmit", 2)
+    assert stored["partial"]["state"]["done"] == 8 and calls == 1
     assert resumed == whole
