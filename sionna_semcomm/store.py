@@ -36,15 +36,16 @@ def run_key(run: dict) -> str:
 
 
 def points_of(results: dict) -> dict[float, dict]:
-    """``{snr_db: {metric: value, ..., "per_class": {metric: [per class]}}}`` of a results dict."""
+    """``{snr_db: {metric: value, ..., "per_class": {metric: [per class]}}}`` of a results dict (a list shorter
+    than ``snr_db``, in a file written by hand or by an older version, leaves its metric out of the later points)."""
     snrs = results.get("snr_db", [])
     lists = {k: v for k, v in results.items() if isinstance(v, list) and k != "snr_db"}
     per_class = results.get("per_class", {})
     points = {}
     for i, snr in enumerate(snrs):
-        point = {k: v[i] for k, v in lists.items()}
+        point = {k: v[i] for k, v in lists.items() if i < len(v)}
         if per_class:
-            point["per_class"] = {m: v[i] for m, v in per_class.items()}
+            point["per_class"] = {m: v[i] for m, v in per_class.items() if i < len(v)}
         points[float(snr)] = point
     return points
 

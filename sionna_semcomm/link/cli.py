@@ -32,7 +32,7 @@ from ..link.bounds import check_batch_memory
 from ..results import format_table, make_run, plot_runs
 from ..runtime import resolve_device
 from ..scenario import ScenarioError, list_scenarios, load_scenario
-from ..store import ResultsStore, points_of
+from ..store import ResultsStore, points_of, with_points
 
 DEFAULT_SCENARIO = "rayleigh_cifar"
 #: an SNR point's in-point checkpoint is written at most this often [s] (see :func:`_point_saver`)
@@ -176,17 +176,6 @@ def _attack_record(attack, results: dict) -> dict:
             "misleading_sources": list(sources) if sources else None}
 
 
-def _append_point(results: dict, snr: float, point: dict) -> None:
-    """Append one SNR point's metrics (the values of :func:`~sionna_semcomm.store.points_of`) to ``results``."""
-    results["snr_db"].append(snr)
-    for key, value in point.items():
-        if key == "per_class":
-            for metric, per_class in value.items():
-                results.setdefault("per_class", {}).setdefault(metric, []).append(per_class)
-        else:
-            results.setdefault(key, []).append(value)
-
-
 def _open_store(args) -> ResultsStore | None:
     """The results store of ``--out`` (read now, before any compute), or ``None`` without ``--out``."""
     if args.resume and not args.out:
@@ -265,8 +254,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             stored = store.get(run) if store is not None and args.resume else None
             finished = points_of(stored["results"]) if stored else {}
             partial = stored.get("partial") if stored else None
+            points = {}
             for snr in snr_points:
-                res = run["results"]
                 if snr in finished:
                     point = finished[snr]
                     bar.update(runner.work_per_point())
@@ -286,8 +275,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         raise SystemExit(f"error: {args.out}: the interrupted {snr:g} dB point of {run['system']} is "
                                          f"malformed ({type(e).__name__}: {e}); run without --resume to compute it "
                                          "again") from None
-                _append_point(res, snr, point)
-                res.update(runner.accounting())
+                points[snr] = point
+                run["results"] = res = with_points(runner.accounting(), points)
                 if "attack" in run:
                     run["attack"] = _attack_record(runner.attack, res)
                 if store is not None:
