@@ -170,8 +170,8 @@ def plot_runs(runs: list[dict], path: str | Path, metrics: list[str] | None = No
 
     One colour per run across all panels; conventional systems dashed; BER/BLER on a log axis, where a point
     without any error is drawn as an upper bound at ``1/N`` (N bits or blocks sent, see
-    :func:`~sionna_semcomm.plotting.upper_bound_marker`); theory dotted. The title names the scenario, channel
-    and CSI mode (default; ``title`` replaces it).
+    :func:`~sionna_semcomm.plotting.upper_bound_marker`); theory dotted. The title is ``title`` (when given) over
+    a line naming the scenario, channel and CSI mode of the runs.
     """
     from .plotting import colors, pyplot, save, upper_bound_marker
 
@@ -209,6 +209,6 @@ def plot_runs(runs: list[dict], path: str | Path, metrics: list[str] | None = No
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(title if title is not None else _default_title(runs))
+    fig.suptitle("\n".join(t for t in (title, _default_title(runs)) if t))
     fig.tight_layout()
     return save(fig, path, dpi=120)
