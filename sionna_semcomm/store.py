@@ -12,8 +12,10 @@ adds:
   after the last saved batch, :func:`encode_generator` / :func:`restore_generator`); it is kept until that
   point is finished, so a resumed run continues it instead of starting the point again.
 
-Each write re-reads nothing: the store holds the union in memory and rewrites the file atomically, so at
-no moment does the file hold fewer finished points than before the command started.
+The store reads the file once, holds the union in memory and rewrites the file atomically on every
+:meth:`ResultsStore.put`, so at no moment does the file hold fewer finished points than before the command
+started. One command writes a given file at a time (two writing the same file would each keep only their own
+view of the other's runs).
 """
 
 from __future__ import annotations

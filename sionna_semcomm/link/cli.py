@@ -13,8 +13,10 @@ the learned systems, link-level ones (identity, jamming) to the conventional lin
 ``"attack"`` (name, psr_db, measured_psr_db, target_class, threat model) and per SNR point the measured PSR,
 per-class accuracy / PSNR / SSIM and, with a target or controllable class, the misleading rate.
 
-Prints a table, writes the results JSON (``{"runs": [...]}``, one document per system) atomically after
-every SNR point, so an interrupted run keeps what it finished and ``--resume`` picks it up.
+Prints a table and merges the results into ``--out`` (``{"runs": [...]}``, one document per system; a store
+that only grows, :mod:`sionna_semcomm.store`): rewritten atomically with the union after every SNR point, and
+inside long points after a batch (at most every :data:`POINT_CHECKPOINT_SECONDS`), so an interrupted run keeps
+what it finished and ``--resume`` continues it. Every option and output path is checked before any compute.
 """
 
 from __future__ import annotations
