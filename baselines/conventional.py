@@ -45,6 +45,7 @@ from sionna.phy.mapping import Demapper, Mapper
 from sionna_semcomm.data import DatasetNotFoundError, load_dataset
 from sionna_semcomm.evaluation import ImageRunner, load_eval_images
 from sionna_semcomm.link.bits import MODULATIONS
+from sionna_semcomm.link.bounds import check_limit, frame_bytes
 from sionna_semcomm.link.ofdm import OFDMLink
 from sionna_semcomm.systems import SystemInfo
 
@@ -74,6 +75,8 @@ class JPEG2000Config:
         for name in ("budget_data_ofdm_symbols", "codestream_bytes", "max_codeword_info_bits", "ldpc_iterations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"[jpeg2000] {name} must be >= 1, got {getattr(self, name)}")
+        # rate 1/2: 16 coded bits per byte, 8 QPSK symbols, sent with OFDM's 5/4 cyclic-prefix overhead
+        check_limit("codestream_bytes", self.codestream_bytes, frame_bytes(10 * self.codestream_bytes), "[jpeg2000] ")
         if self.max_codeword_info_bits > _MAX_LDPC_K:
             raise ValueError(f"[jpeg2000] max_codeword_info_bits must be <= {_MAX_LDPC_K} (5G LDPC)")
 
@@ -285,9 +288,9 @@ def _runner(make_system):
             raise ValueError(f"scenario {scenario.name!r} has no [images] section: image systems cannot run on it")
         link_cfg = dataclasses.replace(scenario.link, csi=options.csi or scenario.link.csi)
         data_dir = options.extra.get("data_dir")
-        dataset = load_eval_images(scenario.images.dataset, options.num_images or scenario.images.num_images, data_dir)
         system = make_system(link_cfg, _jpeg2000_config(scenario, options), options.seed, options.device,
                              scenario.images.dataset, data_dir)
+        dataset = load_eval_images(scenario.images.dataset, options.num_images or scenario.images.num_images, data_dir)
         return ImageRunner(system, dataset, options.batch_size or scenario.images.batch_size, options.seed)
 
     return build

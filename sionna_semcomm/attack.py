@@ -30,7 +30,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .argtypes import finite_float, positive_int
+from .argtypes import (ArgumentParser, class_index, figure_file, file_or_name, finite_float, input_dir, input_file,
+                       known_name, output_dir, output_file, positive_int, psr_db, seed, snr_db)
 
 __all__ = ["setup_args", "main", "attack_registry"]
 
@@ -50,62 +51,79 @@ def attack_registry():
 
 
 
+def attack_names() -> list[str]:
+    """Names ``--attack`` accepts: the registered attacks (core and ``baselines``) and their aliases."""
+    registry = attack_registry()
+    return [info.name for info in registry.list_attacks()] + list(registry.ALIASES)
+
+
 def setup_args() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sionna_semcomm.attack", description=__doc__.split("\n\n")[0])
+    from .learned import SHIPPED_DEFENSES
+
+    system_checkpoint = file_or_name(SHIPPED_DEFENSES)
+    attack_name = known_name("attack", attack_names)
+    p = ArgumentParser(prog="python -m sionna_semcomm.attack", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("list", help="list the attacks")
 
     t = sub.add_parser("train", help="train a perturbation generator (semadv, pgm) against a system checkpoint")
     t.add_argument("--scenario", default="rayleigh_cifar", help="scenario name or .toml path (default: %(default)s)")
-    t.add_argument("--attack", required=True, help="generator attack: semadv or pgm")
-    t.add_argument("--psr-db", type=finite_float("value"), required=True, help="PSR budget [dB]")
-    t.add_argument("--target-class", type=int, nargs="+", help="attacked class(es) (semadv: required)")
-    t.add_argument("--controllable-class", type=int, help="semadv: push the target set to this class (controllable mode)")
-    t.add_argument("--checkpoint", help="system weights (default: the weights shipped for the scenario)")
-    t.add_argument("--data-dir", help="data set folder (else $SIONNA_SEMCOMM_DATA)")
-    t.add_argument("--out-dir", help="checkpoint folder (default: runs/attack/<scenario>-<attack>-...)")
+    t.add_argument("--attack", required=True, type=attack_name, help="generator attack: semadv or pgm")
+    t.add_argument("--psr-db", type=psr_db, required=True, help="PSR budget [dB]")
+    t.add_argument("--target-class", type=class_index, nargs="+", help="attacked class(es) (semadv: required)")
+    t.add_argument("--controllable-class", type=class_index,
+                   help="semadv: push the target set to this class (controllable mode)")
+    t.add_argument("--checkpoint", type=system_checkpoint,
+                   help="system weights (default: the weights shipped for the scenario)")
+    t.add_argument("--data-dir", type=input_dir, help="data set folder (else $SIONNA_SEMCOMM_DATA)")
+    t.add_argument("--out-dir", type=output_dir, help="checkpoint folder (default: runs/attack/<scenario>-<attack>-...)")
     t.add_argument("--epochs", type=positive_int, help="epochs (default 10)")
     t.add_argument("--batch-size", type=positive_int, help="batch size (default: the scenario's [train] batch size)")
     t.add_argument("--max-steps", type=positive_int, help="at most this many optimizer steps in the whole run")
     t.add_argument("--train-source", choices=["batches", "jpeg", "both"],
                    help="CIFAR-10 training images (default: the scenario's [train] train_source)")
     t.add_argument("--num-train", type=positive_int, help="use only the first N training images (quick runs)")
-    t.add_argument("--lr", type=finite_float("value"), help="Adam learning rate (default 5e-4)")
-    t.add_argument("--snr-db", type=finite_float("value"), help="fixed training SNR [dB] (default: uniform over the scenario's training range)")
-    t.add_argument("--variation-weight", type=finite_float("value"), help="semadv: weight of the variation regulariser (default 0.1)")
-    t.add_argument("--w-rec", type=finite_float("value"), help="pgm: weight of the reconstruction error it also maximises (default 0)")
+    t.add_argument("--lr", type=finite_float("learning rate"), help="Adam learning rate (default 5e-4)")
+    t.add_argument("--snr-db", type=snr_db, help="fixed training SNR [dB] (default: uniform over the scenario's training range)")
+    t.add_argument("--variation-weight", type=finite_float("variation weight"),
+                   help="semadv: weight of the variation regulariser (default 0.1)")
+    t.add_argument("--w-rec", type=finite_float("reconstruction weight"),
+                   help="pgm: weight of the reconstruction error it also maximises (default 0)")
     t.add_argument("--seed-dim", type=positive_int, help="generator seed dimension (default 64)")
     t.add_argument("--hidden", type=positive_int, help="generator hidden width (default 256)")
     t.add_argument("--num-blocks", type=positive_int, help="generator Linear+LeakyReLU blocks (default 3)")
-    t.add_argument("--seed", type=int, help="run seed (default: the scenario's)")
+    t.add_argument("--seed", type=seed, help="run seed (default: the scenario's)")
     t.add_argument("--device", default="auto")
-    t.add_argument("--resume", action="store_true", help="continue from OUT_DIR/resume.pt")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from OUT_DIR/resume.pt (a fresh start, with a note, when there is none yet)")
     t.add_argument("--no-progress", action="store_true")
 
     d = sub.add_parser("detect", help="ROC AUC of a receiver-side detector (CP redundancy) per attack")
     d.add_argument("--scenario", default="rayleigh_cifar")
-    d.add_argument("--checkpoint", help="system weights (default: the weights shipped for the scenario)")
-    d.add_argument("--attacks", nargs="+", default=["jamming", "fgm", "pgd"], help="attacks (default: %(default)s)")
+    d.add_argument("--checkpoint", type=system_checkpoint,
+                   help="system weights (default: the weights shipped for the scenario)")
+    d.add_argument("--attacks", nargs="+", type=attack_name, default=["jamming", "fgm", "pgd"],
+                   help="attacks (default: %(default)s)")
     d.add_argument("--attack-checkpoint", nargs="+", default=[],
                    help="generator weights: NAME=FILE per generator attack (a bare FILE when only one is listed)")
-    d.add_argument("--psr-db", type=finite_float("value"), help="PSR [dB] (required unless every attack is a generator)")
-    d.add_argument("--snr-db", type=finite_float("value"), default=10.0, help="SNR [dB] (default: %(default)s)")
-    d.add_argument("--target-class", type=int, nargs="+", help="attacked class(es) (recorded)")
+    d.add_argument("--psr-db", type=psr_db, help="PSR [dB] (required unless every attack is a generator)")
+    d.add_argument("--snr-db", type=snr_db, default=10.0, help="SNR [dB] (default: %(default)s)")
+    d.add_argument("--target-class", type=class_index, nargs="+", help="attacked class(es) (recorded)")
     d.add_argument("--statistic", choices=["ks", "ad"], default="ks", help="goodness-of-fit statistic (default: %(default)s)")
     d.add_argument("--num-images", type=positive_int, help="test images (default: the scenario's)")
     d.add_argument("--batch-size", type=positive_int)
-    d.add_argument("--data-dir")
-    d.add_argument("--seed", type=int)
+    d.add_argument("--data-dir", type=input_dir)
+    d.add_argument("--seed", type=seed)
     d.add_argument("--device", default="auto")
-    d.add_argument("--out", help="results JSON")
+    d.add_argument("--out", type=output_file, help="results JSON")
     d.add_argument("--no-progress", action="store_true")
 
     pl = sub.add_parser("plot", help="per-class bars and misleading rate vs PSR from link-command results files")
-    pl.add_argument("results", nargs="+", help="results JSON files of python -m sionna_semcomm.link")
-    pl.add_argument("--snr-db", type=finite_float("value"), help="SNR point to draw (default: each run's first)")
+    pl.add_argument("results", nargs="+", type=input_file, help="results JSON files of python -m sionna_semcomm.link")
+    pl.add_argument("--snr-db", type=snr_db, help="SNR point to draw (default: each run's first)")
     pl.add_argument("--systems", nargs="+", help="only these systems")
-    pl.add_argument("--out", required=True, help="figure file (PNG/PDF/SVG)")
+    pl.add_argument("--out", required=True, type=figure_file, help="figure file (png, pdf, svg, ...)")
     return p
 
 
@@ -178,17 +196,6 @@ def _train(args, argv) -> list[dict]:
         if info.name != "pgm":
             raise SystemExit("error: --w-rec applies to pgm only")
         settings["w_rec"] = args.w_rec
-    try:
-        data = load_training_data(scenario.images.dataset, args.train_source or tcfg.train_source, args.data_dir,
-                                  tcfg.val_fraction, seed)
-    except (ValueError, OSError) as e:
-        raise SystemExit(f"error: {e}") from None
-    train_set, val_set = data.train, data.val
-    if tuple(train_set.image_shape) != tuple(system.config.image_shape):
-        raise SystemExit(f"error: the system expects images {system.config.image_shape}, the data set has {train_set.image_shape}")
-    if args.num_train:
-        train_set = train_set.subset(torch.arange(min(args.num_train, len(train_set))))
-
     torch.manual_seed(seed)  # the generator's initial weights
     link = OFDMLink(system.num_symbols, link_cfg, seed=seed, device=device)
     try:
@@ -202,14 +209,26 @@ def _train(args, argv) -> list[dict]:
     if attack.controllable_class is not None:
         parts.append(f"c{attack.controllable_class}")
     parts.append(f"psr{args.psr_db:g}")
-    out_dir = Path(args.out_dir or Path("runs/attack") / "_".join(parts))
+    from .outputs import checked_out_dir
+    from .train import run_training
+
+    out_dir = checked_out_dir(args.out_dir, Path("runs/attack") / "_".join(parts))
+    try:
+        data = load_training_data(scenario.images.dataset, args.train_source or tcfg.train_source, args.data_dir,
+                                  tcfg.val_fraction, seed)
+    except (ValueError, OSError) as e:
+        raise SystemExit(f"error: {e}") from None
+    train_set, val_set = data.train, data.val
+    if tuple(train_set.image_shape) != tuple(system.config.image_shape):
+        raise SystemExit(f"error: the system expects images {system.config.image_shape}, the data set has {train_set.image_shape}")
+    if args.num_train:
+        train_set = train_set.subset(torch.arange(min(args.num_train, len(train_set))))
+
     metadata = {"scenario": scenario.name, "seed": seed, "system_checkpoint": system_info,
                 "command": "python -m sionna_semcomm.attack " + " ".join(argv if argv is not None else sys.argv[1:]),
                 "dataset": scenario.images.dataset, "training_data": data.info, "train_images": len(train_set),
                 "val_images": len(val_set), "link": link_cfg.to_dict()}
     trainer = GeneratorTrainer(attack, train_set, val_set, cfg, out_dir, seed, device, metadata)
-    from .train import run_training
-
     history = run_training(trainer, out_dir, args.resume, args.max_steps, not args.no_progress)
     return history
 
@@ -220,11 +239,16 @@ def _generator_checkpoints(items, generator_names) -> dict:
     for item in items:
         if "=" in item:
             name, path = item.split("=", 1)
-            out[name] = path
+            if name not in generator_names:
+                raise SystemExit(f"error: --attack-checkpoint {item!r}: {name!r} is not one of the generator attacks "
+                                 f"listed in --attacks ({', '.join(generator_names) or 'none'})")
         elif len(generator_names) == 1:
-            out[generator_names[0]] = item
+            name, path = generator_names[0], item
         else:
             raise SystemExit(f"error: --attack-checkpoint {item!r}: write NAME=FILE when several generator attacks are listed")
+        if not Path(path).is_file():
+            raise SystemExit(f"error: --attack-checkpoint {item!r}: no such file: {path}")
+        out[name] = path
     return out
 
 
@@ -235,14 +259,14 @@ def _detect(args) -> dict:
     from .results import versions
 
     registry = attack_registry()
-    device = _resolve_device(args.device)
-    scenario, system, link_cfg, system_info = _load_scenario_system(args.scenario, args.checkpoint, device)
-    seed = scenario.seed if args.seed is None else args.seed
     try:
         infos = [registry.get_attack(a) for a in args.attacks]
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     ckpts = _generator_checkpoints(args.attack_checkpoint, [i.name for i in infos if i.kind == "generator"])
+    device = _resolve_device(args.device)
+    scenario, system, link_cfg, system_info = _load_scenario_system(args.scenario, args.checkpoint, device)
+    seed = scenario.seed if args.seed is None else args.seed
     try:
         dataset = load_eval_images(scenario.images.dataset, args.num_images or scenario.images.num_images, args.data_dir)
     except (ValueError, OSError) as e:

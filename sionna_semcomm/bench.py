@@ -38,7 +38,7 @@ from typing import Callable
 import torch
 
 from .atomic import atomic_write_json
-from .argtypes import positive_int
+from .argtypes import ArgumentParser, nonnegative_int, output_file, positive_int
 from .results import versions
 from .runtime import make_generator, resolve_device
 
@@ -364,10 +364,10 @@ def bench_attacks(batch_size: int, repeats: int, warmup: int, device: str, steps
 
 
 def setup_args() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sionna_semcomm.bench", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m sionna_semcomm.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--batch-sizes", nargs="+", type=positive_int, default=[64, 256], help="link batch sizes (default: %(default)s)")
     p.add_argument("--repeats", type=positive_int, default=20, help="timed calls per figure; the median is reported (default: %(default)s)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed calls before timing (default: %(default)s)")
+    p.add_argument("--warmup", type=nonnegative_int, default=3, help="untimed calls before timing (default: %(default)s)")
     p.add_argument("--ldpc-batch-size", type=positive_int, default=64, help="codewords per LDPC decoder call (default: %(default)s)")
     p.add_argument("--ldpc-repeats", type=positive_int, default=5, help="timed LDPC/BitLink calls (default: %(default)s)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
@@ -387,7 +387,7 @@ def setup_args() -> argparse.ArgumentParser:
                    help="training-step batch sizes (default: %(default)s)")
     p.add_argument("--profile", action="store_true", help="print torch.profiler tables of OFDMLink at the largest batch")
     p.add_argument("--quick", action="store_true", help="tiny run (batch 8, 2 repeats, LDPC batch 4): checks the tool, not the speed")
-    p.add_argument("--out", default="bench.json", help="JSON file to write (default: %(default)s)")
+    p.add_argument("--out", default="bench.json", type=output_file, help="JSON file to write (default: %(default)s)")
     return p
 
 

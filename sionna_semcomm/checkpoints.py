@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -65,7 +67,14 @@ def load_weights(path: str | Path, sha256: str | None = None) -> tuple[dict[str,
             raw = (f.metadata() or {}).get("sionna_semcomm", "{}")
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"checkpoint {path} is not a readable safetensors file: {e}") from None
-    return state, json.loads(raw)
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"checkpoint {path}: its 'sionna_semcomm' metadata is not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"checkpoint {path}: its 'sionna_semcomm' metadata must be a JSON object, got "
+                              f"{type(meta).__name__}")
+    return state, meta
 
 
 def load_state_into(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
@@ -93,8 +102,26 @@ def save_resume_state(path: str | Path, state: dict) -> Path:
 
 
 def load_resume_state(path: str | Path) -> dict:
-    """Read a resume dictionary with ``torch.load(weights_only=True)``: no code is executed."""
+    """Read a resume dictionary with ``torch.load(weights_only=True)``: no code is executed.
+
+    :raises CheckpointError: the file does not exist; it holds more than plain data (objects that would run
+        code on loading, which ``weights_only`` refuses) or is no torch file; it is truncated or corrupted; or
+        it is not a dictionary. Each message names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"resume state {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means an unusable file
-        raise CheckpointError(f"resume state {path} cannot be loaded safely: {e}") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's own message advises weights_only=False: not for a file we refuse
+        raise CheckpointError(f"resume state {path} was refused: it is not a plain resume file (it holds objects "
+                              "other than tensors, numbers, strings, lists and dicts, which could run code, or it is no "
+                              "torch file at all); nothing in it was executed") from None
+    except Exception as e:  # noqa: BLE001 - zip/stream errors of a damaged file
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"resume state {path} is truncated or corrupted ({reason})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"resume state {path} holds a {type(state).__name__}, not a resume dictionary")
+    return state

@@ -296,24 +296,24 @@ def _attack_label(attack) -> str:
 
 # ------------------------------------------------------------------------------------------ command line
 def setup_args():
-    import argparse
-
-    from .argtypes import finite_float, positive_int
+    from .argtypes import ArgumentParser, file_or_name, finite_float, fraction, input_file, nonnegative_int, positive_int, psr_db
+    from .learned import SHIPPED_DEFENSES
     from .train import add_run_args
 
-    p = argparse.ArgumentParser(prog="python -m sionna_semcomm.defense",
-                                description="Adversarial fine-tuning of a semantic system: at-pgm, at-semadv, semmixed.")
+    p = ArgumentParser(prog="python -m sionna_semcomm.defense",
+                       description="Adversarial fine-tuning of a semantic system: at-pgm, at-semadv, semmixed.")
     p.add_argument("--scenario", default="rayleigh_cifar", help="scenario name or .toml path (default: %(default)s)")
     p.add_argument("--variant", choices=list(VARIANTS), help="defence (default: the scenario's [defense] variant, semmixed)")
-    p.add_argument("--checkpoint", help="system to harden (default: the weights shipped for the scenario)")
-    p.add_argument("--generator", nargs="+", default=[], metavar="FILE",
+    p.add_argument("--checkpoint", type=file_or_name(SHIPPED_DEFENSES),
+                   help="system to harden (default: the weights shipped for the scenario)")
+    p.add_argument("--generator", nargs="+", default=[], metavar="FILE", type=input_file,
                    help="trained generator checkpoints (python -m sionna_semcomm.attack train); each one's attack name "
                         "(semadv, pgm) is its family; SemMixed needs both")
     p.add_argument("--epochs", type=positive_int)
-    p.add_argument("--lr", type=finite_float("value"))
-    p.add_argument("--clean-fraction", type=finite_float("value"))
-    p.add_argument("--generator-updates", type=int, help="0: generators fixed (default); k: k refresh steps per use")
-    p.add_argument("--psr-db", type=finite_float("value"), help="PSR of the training attacks (default: the scenario's)")
+    p.add_argument("--lr", type=finite_float("learning rate"))
+    p.add_argument("--clean-fraction", type=fraction)
+    p.add_argument("--generator-updates", type=nonnegative_int, help="0: generators fixed (default); k: k refresh steps per use")
+    p.add_argument("--psr-db", type=psr_db, help="PSR of the training attacks (default: the scenario's)")
     add_run_args(p, "runs/defense/<scenario>-<variant>")
     return p
 
@@ -331,6 +331,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     from .attack import _load_scenario_system, _resolve_device, attack_registry
     from .attacks import load_generator_attack
     from .data.sources import load_training_data
+    from .outputs import checked_out_dir
     from .train import run_training, train_config_for
 
     args = setup_args().parse_args(argv)
@@ -345,6 +346,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         raise SystemExit(f"error: {e}") from None
     attack_registry()  # the composition root: baseline attacks (pgm) registered
     seed = scenario.seed if args.seed is None else args.seed
+    out_dir = checked_out_dir(args.out_dir, f"runs/defense/{scenario.name}-{defense.variant}")
 
     def factory(sys_, link):
         families: dict[str, list] = {}
@@ -364,7 +366,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(seed)
-    out_dir = Path(args.out_dir or f"runs/defense/{scenario.name}-{defense.variant}")
     metadata = {"scenario": scenario.name, "seed": seed, "base_checkpoint": system_info, "dataset": scenario.images.dataset,
                 "command": "python -m sionna_semcomm.defense " + " ".join(argv if argv is not None else sys.argv[1:]),
                 "generators": [str(g) for g in args.generator], "training_data": data.info, "train_images": len(train_set),

@@ -26,22 +26,28 @@ random stream restarts from the run seed at every SNR point, like the link's.
 
 from __future__ import annotations
 
+import math
 import sys
 
 import torch
 
 from .attacks.psr import perturbation_powers, received_signal, summarize_psr
 from .data import DatasetNotFoundError, demo_dataset, load_dataset
+from .link.bounds import WORK_BYTES_PER_VALUE, frame_bytes
 from .metrics import misleading_rate, per_class_mean, psnr, ssim
+from .store import decode_tensor, encode_generator, encode_tensor, restore_generator
 
 __all__ = ["load_eval_images", "ImageRunner", "PerturbedLink", "misleading_target"]
+
+
+_DEMO_NOTED: set[str] = set()  # data sets whose demo-image note was printed
 
 
 def load_eval_images(dataset: str, num_images: int, data_dir=None, allow_demo: bool = True):
     """The first ``num_images`` test images of ``dataset`` (an :class:`~sionna_semcomm.data.ImageDataset`).
 
     Without a data directory and without the files in the default places, the package's shipped demo
-    images are used (40 per data set) when ``allow_demo``, with a note on stderr.
+    images are used (40 per data set) when ``allow_demo``, with a note on stderr (once per data set and process).
     """
     try:
         ds = load_dataset(dataset, "test", data_dir)
@@ -49,8 +55,10 @@ def load_eval_images(dataset: str, num_images: int, data_dir=None, allow_demo: b
         if data_dir is not None or not allow_demo:
             raise
         ds = demo_dataset(dataset)
-        print(f"note: {dataset} test files not found; using the {len(ds)} demo images shipped with the package "
-              "(pass --data-dir or set SIONNA_SEMCOMM_DATA for the real test set)", file=sys.stderr)
+        if dataset not in _DEMO_NOTED:  # once per process, not once per system
+            _DEMO_NOTED.add(dataset)
+            print(f"note: {dataset} test files not found; using the {len(ds)} demo images shipped with the package "
+                  "(pass --data-dir or set SIONNA_SEMCOMM_DATA for the real test set)", file=sys.stderr)
     n = min(num_images, len(ds))
     return ds.subset(torch.arange(n)) if n < len(ds) else ds
 
@@ -140,7 +148,7 @@ class ImageRunner:
 
     def config(self) -> dict:
         out = {**self.system.config(), "dataset": getattr(self.dataset, "name", ""), "num_images": len(self.dataset),
-               "batch_size": self.batch_size}
+               "classes": list(self.dataset.classes), "batch_size": self.batch_size}
         if self.attack is not None:
             out["attack"] = self.attack.describe()
         return out
@@ -152,14 +160,31 @@ class ImageRunner:
     def work_per_point(self) -> int:
         return len(self.dataset)
 
+    def memory_per_item(self) -> int:
+        """Working memory of one image of a batch [bytes]: its link frame and the codec's/decoder's values."""
+        return frame_bytes(self.system.link.num_time_samples) + WORK_BYTES_PER_VALUE * math.prod(self.dataset.image_shape)
+
     def _prepare(self):
         if not self._prepared:
             images, labels = self.dataset.batch(torch.arange(len(self.dataset)))
             self.system.prepare(images, labels)
             self._prepared = True
 
+    def _streams(self) -> dict:
+        """The random streams a point draws from after its taps: the link's noise and the attack's."""
+        streams = {"noise": self.system.link._noise_generator}
+        if self.attack is not None:
+            streams["attack"] = self.attack.rng
+        return streams
+
     @torch.no_grad()
-    def evaluate(self, snr_db: float, progress=None) -> dict:
+    def evaluate(self, snr_db: float, progress=None, resume: dict | None = None, checkpoint=None) -> dict:
+        """Metrics at ``snr_db`` over all images (see the module doc).
+
+        :param checkpoint: optional callable ``checkpoint(state)`` after every batch (``state``: JSON-able
+            per-image values, counters and random-stream states).
+        :param resume: such a state: continue after its batch, bit-identical to an uninterrupted call.
+        """
         self._prepare()
         n, link = len(self.dataset), self.system.link
         link.reseed(self.seed)
@@ -167,44 +192,59 @@ class ImageRunner:
             self.attack.reseed(self.seed)
         taps = link.sample_taps((n,))
         num_classes = len(self.dataset.classes)
-        per_image = {"psnr": [], "ssim": [], "correct": []}
+        # per image: psnr, ssim, correct, labels, logits, perturbation and signal powers (lists of [B, ...] tensors)
+        acc: dict[str, list] = {k: [] for k in ("psnr", "ssim", "correct", "labels", "logits", "pp", "ps")}
         counters: dict[str, int] = {}
-        labels_all, logits_all, powers = [], [], []
-        for start in range(0, n, self.batch_size):
+        done = 0
+        if resume is not None:
+            done, counters = int(resume["done"]), {k: int(v) for k, v in resume["counters"].items()}
+            acc = {k: [decode_tensor(t) for t in resume["values"].get(k, [])] for k in acc}
+            for name, generator in self._streams().items():
+                restore_generator(generator, resume["rng"][name])
+            if progress is not None:
+                progress(done)
+        for start in range(done, n, self.batch_size):
             index = torch.arange(start, min(start + self.batch_size, n))
             images, labels = self.dataset.batch(index)
             images, labels = images.to(link.device), labels.to(link.device)
             out = self.system.transmit(index, images, labels, snr_db, taps[index])
             x_hat = out["x_hat"].clamp(0, 1)
-            per_image["psnr"].append(psnr(x_hat, images).cpu())
-            per_image["ssim"].append(ssim(x_hat, images).cpu())
+            acc["psnr"].append(psnr(x_hat, images).cpu())
+            acc["ssim"].append(ssim(x_hat, images).cpu())
             if "logits" in out:
-                per_image["correct"].append((out["logits"].argmax(-1) == labels).float().cpu())
-                logits_all.append(out["logits"].detach().cpu())
+                acc["correct"].append((out["logits"].argmax(-1) == labels).float().cpu())
+                acc["logits"].append(out["logits"].detach().cpu())
             if self.attack is not None:
-                powers.extend(self._batch_powers(out))
+                for pp, ps in self._batch_powers(out):
+                    acc["pp"].append(pp)
+                    acc["ps"].append(ps)
             for key in ("bit_errors", "bits", "block_errors", "blocks", "decode_failures"):
                 if key in out:
                     counters[key] = counters.get(key, 0) + int(out[key])
-            labels_all.append(labels.cpu())
+            acc["labels"].append(labels.cpu())
             if progress is not None:
                 progress(len(index))
-        labels_all = torch.cat(labels_all)
+            if checkpoint is not None:
+                checkpoint({"done": int(index[-1]) + 1, "counters": dict(counters),
+                            "values": {k: [encode_tensor(torch.cat(v))] if v else [] for k, v in acc.items()},
+                            "rng": {k: encode_generator(g) for k, g in self._streams().items()}})
+        labels_all = torch.cat(acc["labels"])
         result: dict = {}
         per_class: dict = {}
-        for metric, key in (("psnr", "psnr"), ("ssim", "ssim"), ("accuracy", "correct")):
-            if per_image[key]:
-                values = torch.cat(per_image[key])
+        for metric in ("psnr", "ssim", "accuracy"):
+            key = "correct" if metric == "accuracy" else metric
+            if acc[key]:
+                values = torch.cat(acc[key])
                 result[metric] = float(values.mean())
                 per_class[metric] = per_class_mean(values, labels_all, num_classes)
         if counters.get("bits"):
-            result["ber"] = counters["bit_errors"] / counters["bits"]
+            result["ber"], result["bits"] = counters["bit_errors"] / counters["bits"], counters["bits"]
         if counters.get("blocks"):
-            result["bler"] = counters["block_errors"] / counters["blocks"]
+            result["bler"], result["blocks"] = counters["block_errors"] / counters["blocks"], counters["blocks"]
         if "decode_failures" in counters:
             result["decode_failure_rate"] = counters["decode_failures"] / n
         if self.attack is not None:
-            result.update(self._attack_metrics(powers, logits_all, labels_all))
+            result.update(self._attack_metrics(torch.cat(acc["pp"]), torch.cat(acc["ps"]), acc["logits"], labels_all))
         result["per_class"] = per_class
         return result
 
@@ -220,9 +260,7 @@ class ImageRunner:
             return [(a.cpu(), b.cpu()) for a, b in got]
         raise ValueError(f"{type(self.system).__name__} reported no perturbation powers under attack")
 
-    def _attack_metrics(self, powers, logits_all, labels) -> dict:
-        pp = torch.cat([a for a, _ in powers])
-        ps = torch.cat([b for _, b in powers])
+    def _attack_metrics(self, pp, ps, logits_all, labels) -> dict:
         out = {"measured_psr_db": summarize_psr(pp, ps)["measured_psr_db"]}
         if not logits_all:
             return out

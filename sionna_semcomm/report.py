@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from .results import plot_runs, read_runs
+from .argtypes import ArgumentParser, figure_file, input_file, known_name, positive_int, snr_db
+from .results import METRIC_LABELS, plot_runs, read_runs
 
 __all__ = ["table4", "setup_args", "main"]
 
@@ -43,19 +44,20 @@ def table3_markdown(rows: list[dict]) -> str:
 
 
 def setup_args() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sionna_semcomm.report", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m sionna_semcomm.report", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("table4", help="system, OFDM symbols per image, PSNR, SSIM at one SNR")
-    t.add_argument("files", nargs="+")
-    t.add_argument("--snr-db", type=float, default=10.0)
+    t.add_argument("files", nargs="+", type=input_file)
+    t.add_argument("--snr-db", type=snr_db, default=10.0)
     q = sub.add_parser("plot", help="overlay metric-vs-SNR curves of results files")
-    q.add_argument("files", nargs="+")
-    q.add_argument("--out", required=True)
-    q.add_argument("--metrics", nargs="+")
+    q.add_argument("files", nargs="+", type=input_file)
+    q.add_argument("--out", required=True, type=figure_file, help="figure file (png, pdf, svg, ...)")
+    q.add_argument("--metrics", nargs="+", type=known_name("metric", METRIC_LABELS),
+                   help=f"metrics to draw (default: those the files hold; known: {', '.join(METRIC_LABELS)})")
     q.add_argument("--title")
     r = sub.add_parser("table3", help="parameters and inference time of each codec (paper's Table III)")
-    r.add_argument("--image-shape", type=int, nargs=3, default=[3, 32, 32])
-    r.add_argument("--num-symbols", type=int)
+    r.add_argument("--image-shape", type=positive_int, nargs=3, default=[3, 32, 32], metavar=("C", "H", "W"))
+    r.add_argument("--num-symbols", type=positive_int)
     r.add_argument("--device", default="cpu")
     return p
 

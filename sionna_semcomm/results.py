@@ -17,9 +17,10 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-from .atomic import atomic_write, atomic_write_json
+from .atomic import atomic_write_json
 
-__all__ = ["versions", "make_run", "write_runs", "read_runs", "plot_runs", "format_table", "METRIC_LABELS"]
+__all__ = ["versions", "make_run", "write_runs", "read_runs", "plot_runs", "format_table", "METRIC_LABELS",
+           "link_description", "attack_name", "run_label"]
 
 METRIC_LABELS = {
     "ber": "BER",
@@ -113,46 +114,101 @@ def format_table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+#: per-point counts of the trials behind an error rate (an error rate of 0 is drawn as an upper bound 1/N)
+TRIALS = {"ber": "bits", "bler": "blocks"}
+
+
+def link_description(run: dict) -> str:
+    """``"rayleigh_multipath (8 taps, decay 1.5), LS CSI"``: the channel and receiver of a run's link (from its
+    configuration; empty when it records none)."""
+    link = (run.get("config") or {}).get("system", {}).get("link") or (run.get("config") or {}).get("scenario", {}).get("link")
+    if not isinstance(link, dict) or "channel" not in link:
+        return ""
+    ch = link["channel"]
+    channel = ch["kind"] + (f" ({ch['num_taps']} taps, decay {ch['decay']:g})" if ch["kind"] == "rayleigh_multipath" else "")
+    csi = {"ls": "LS", "perfect": "perfect"}.get(link.get("csi"), str(link.get("csi")))
+    return f"{channel}, {csi} CSI"
+
+
+def _default_title(runs: list[dict]) -> str:
+    """``scenario: channel, CSI`` shared by the runs; where they differ, the legend labels carry it."""
+    scenarios = sorted({r.get("scenario", "") for r in runs})
+    links = {link_description(r) for r in runs}
+    title = ", ".join(s for s in scenarios if s)
+    if len(links) == 1 and "" not in links:
+        title += f": {links.pop()}"
+    return title
+
+
+def attack_name(attack: dict) -> str:
+    """``semadv t2->5``: the attack of a run document, its target class(es) and controllable class when it has them."""
+    name = attack["name"]
+    target = attack.get("target_class")
+    if target is not None:
+        name += " t" + ("-".join(map(str, target)) if isinstance(target, list) else str(target))
+    if attack.get("controllable_class") is not None:
+        name += f"->{attack['controllable_class']}"
+    return name
+
+
+def run_label(run: dict, with_link: bool = False) -> str:
+    """``system [attack t<target>-><class> @ PSR dB]`` (``[no attack]`` for an identity attack; the bare system
+    without one) and, with ``with_link``, the run's channel and CSI."""
+    attack = run.get("attack")
+    if not attack:
+        label = run["system"]
+    elif attack.get("name") == "identity":
+        label = f"{run['system']} [no attack]"
+    else:
+        psr = attack.get("psr_db")
+        label = f"{run['system']} [{attack_name(attack)}" + (f" @ {psr:g} dB]" if psr is not None else "]")
+    return label + (f" ({link_description(run)})" if with_link and link_description(run) else "")
+
+
 def plot_runs(runs: list[dict], path: str | Path, metrics: list[str] | None = None, title: str | None = None) -> Path:
-    """Plot metric-vs-SNR curves of ``runs`` into ``path`` (PNG/PDF/SVG by extension), one panel per metric.
+    """Plot metric-vs-SNR curves of ``runs`` into ``path`` (format from the extension), one panel per metric.
 
-    Conventional systems (``run["conventional"]``) are drawn dashed; BER/BLER on a log axis.
+    One colour per run across all panels; conventional systems dashed; BER/BLER on a log axis, where a point
+    without any error is drawn as an upper bound at ``1/N`` (N bits or blocks sent, see
+    :func:`~sionna_semcomm.plotting.upper_bound_marker`); theory dotted. The title is ``title`` (when given) over
+    a line naming the scenario, channel and CSI mode of the runs.
     """
-    import matplotlib
+    from .plotting import colors, pyplot, save, upper_bound_marker
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     if metrics is None:
         metrics = [m for m in METRIC_LABELS if m != "ber_theory" and any(m in r["results"] for r in runs)]
     metrics = [m for m in metrics if any(m in r["results"] for r in runs)]
     if not metrics:
         raise ValueError("nothing to plot: none of the runs has a per-SNR metric")
+    with_link = len({link_description(r) for r in runs}) > 1
+    labels = [run_label(r, with_link) for r in runs]
+    color = colors(labels)
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
-        for run in runs:
+        log = metric in LOG_METRICS
+        for run, label in zip(runs, labels):
             res = run["results"]
             if metric not in res:
                 continue
-            pts = [(s, v) for s, v in zip(res["snr_db"], res[metric]) if v is not None and (metric not in LOG_METRICS or v > 0)]
-            if not pts:
-                continue
-            label = run["system"] + (f" [{run['attack']['name']}]" if run.get("attack") else "")
-            line = ax.plot(*zip(*pts), "--" if run.get("conventional") else "-", marker="o", label=label)[0]
+            c, style = color[label], "--" if run.get("conventional") else "-"
+            pts = [(s, v) for s, v in zip(res["snr_db"], res[metric]) if v is not None and (not log or v > 0)]
+            if pts:
+                ax.plot(*zip(*pts), style, marker="o", color=c, label=label)
+            trials = res.get(TRIALS.get(metric, ""), [])
+            for i, (s, v) in enumerate(zip(res["snr_db"], res[metric])):
+                if log and v == 0 and i < len(trials) and trials[i]:
+                    upper_bound_marker(ax, s, trials[i], c)
             theory = res.get("ber_theory") if metric == "ber" else None
             if theory:
                 pts = [(s, v) for s, v in zip(res["snr_db"], theory) if v]
-                ax.plot(*zip(*pts), ":", color=line.get_color(), label=label + " (theory)")
-        if metric in LOG_METRICS:
+                ax.plot(*zip(*pts), ":", color=c, label=label + " (theory)")
+        if log:
             ax.set_yscale("log")
         ax.set_xlabel("SNR (Es/N0 per channel use) [dB]")
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
+    fig.suptitle("\n".join(t for t in (title, _default_title(runs)) if t))
     fig.tight_layout()
-    path = Path(path)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120))
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=120)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .atomic import atomic_write
 
 __all__ = ["rows_from_runs", "worst_case", "semadv_per_class", "matrix_markdown", "plot_matrix"]
 
@@ -191,40 +190,43 @@ def matrix_markdown(rows: list[dict], defenses: list[str], snr_db: float, psr_gr
 
 
 def plot_matrix(rows: list[dict], defenses: list[str], snr_db: float, psr_db: float, path: str | Path,
-                title: str = "") -> Path:
+                title: str = "", dataset: str | None = None) -> Path:
     """The paper's Fig. 7/8 layout: per-class accuracy and PSNR of each defence under SemAdv (each class
     attacked by its own generator) and under PGM (adaptive), and the per-class worst case; dotted lines
-    are the means over classes."""
-    import matplotlib
+    are the means over classes. One colour per defence in every panel; the class axis names the classes of
+    ``dataset`` (``"cifar10"``, ``"mnist"``; indices otherwise)."""
+    from .plotting import class_axis, class_names, colors, mean_line, pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     s = summary(rows, defenses, snr_db, psr_db)
-    fig, axes = plt.subplots(1, 5, figsize=(24, 4))
-    panels = [("accuracy under SemAdv (adaptive)", lambda e: (e.get("semadv_adaptive") or {}).get("per_class")),
-              ("accuracy under PGM (adaptive)", lambda e: _indexed((e.get("pgm_adaptive") or {}).get("per_class"))),
-              ("PSNR [dB] under SemAdv (adaptive)", lambda e: (e.get("semadv_adaptive") or {}).get("per_class_psnr")),
-              ("PSNR [dB] under PGM (adaptive)", lambda e: _indexed((e.get("pgm_adaptive") or {}).get("per_class_psnr"))),
-              ("worst-case accuracy over the attacks that do not see the frames\n(all but PGD/FGM, which reach 0)",
+    color = colors(defenses)
+    fig, axes = plt.subplots(1, 5, figsize=(24, 4.4))
+    panels = [("under SemAdv (adaptive)", "accuracy of the attacked class",
+               lambda e: (e.get("semadv_adaptive") or {}).get("per_class")),
+              ("under PGM (adaptive)", "accuracy", lambda e: _indexed((e.get("pgm_adaptive") or {}).get("per_class"))),
+              ("under SemAdv (adaptive)", "PSNR [dB] of the attacked class",
+               lambda e: (e.get("semadv_adaptive") or {}).get("per_class_psnr")),
+              ("under PGM (adaptive)", "PSNR [dB]", lambda e: _indexed((e.get("pgm_adaptive") or {}).get("per_class_psnr"))),
+              ("worst case over the attacks that do not see the frames\n(all but PGD/FGM, which reach 0)", "accuracy",
                lambda e: _indexed((e.get("worst_agnostic") or {}).get("per_class")))]
-    for ax, (name, get) in zip(axes, panels):
-        for k, d in enumerate(defenses):
+    num_classes = 1 + max((c for d in defenses for *_, get in panels for c in (get(s[d]) or {})), default=-1)
+    names = class_names(dataset or "", num_classes)
+    for ax, (name, ylabel, get) in zip(axes, panels):
+        for d in defenses:
             values = get(s[d]) or {}
             if not values:
                 continue
             xs, ys = zip(*sorted(values.items()))
-            (line,) = ax.plot(xs, ys, marker="o", label=d, color=f"C{k}")
-            ax.axhline(sum(ys) / len(ys), linestyle=":", color=line.get_color())
+            ax.plot(xs, ys, marker="o", label=d, color=color[d])
+            mean_line(ax, sum(ys) / len(ys), color[d])
         ax.set_title(name, fontsize=10)
-        ax.set_xlabel("class")
+        ax.set_ylabel(ylabel)
+        class_axis(ax, names)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{title} SNR {snr_db:g} dB, PSR {psr_db:g} dB")
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
-    plt.close(fig)
-    return Path(path)
+    return save(fig, path, dpi=90)
 
 
 def _indexed(values) -> dict[int, float]:

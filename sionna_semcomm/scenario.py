@@ -230,6 +230,12 @@ def parse_scenario(data: dict, name: str, source: str = "") -> Scenario:
         images = ImagesConfig(**sections["images"]) if "images" in sections else None
     except (TypeError, ValueError) as e:
         raise ScenarioError(f"{where}: {e}") from None
+    if images is not None:
+        from .data.loading import DATASET_NAMES
+
+        if images.dataset not in DATASET_NAMES:
+            raise ScenarioError(f"{where} [images]: unknown dataset {images.dataset!r}; known data sets: "
+                                f"{', '.join(DATASET_NAMES)}")
     for cfg in (bits, images):
         for f in dataclasses.fields(cfg) if cfg is not None else ():
             v = getattr(cfg, f.name)

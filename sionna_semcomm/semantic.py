@@ -116,6 +116,14 @@ def load_system(path: str | Path, sha256: str | None = None, registry=None, devi
     state, meta = load_weights(path, sha256)
     if "model" not in meta:
         raise CheckpointError(f"{path} has no model config in its metadata: not a sionna-semcomm checkpoint")
-    system = SemanticSystem(ModelConfig.from_dict(meta["model"]), registry)
+    if not isinstance(meta["model"], dict):
+        raise CheckpointError(f"{path}: its model config must be an object, got {meta['model']!r}")
+    try:
+        config = ModelConfig.from_dict(meta["model"])
+        system = SemanticSystem(config, registry)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: its model config {meta['model']} is malformed ({e})") from None
     load_state_into(system, state, str(path))
     return system.to(device).eval(), meta

@@ -5,7 +5,11 @@ A system is registered under a name with a builder ``build(scenario, options) ->
 - ``config() -> dict``: its settings (recorded in the results JSON),
 - ``accounting() -> dict``: channel-use bookkeeping (``ofdm_symbols_per_frame`` / ``..._per_image``, ...),
 - ``work_per_point() -> int`` and ``unit``: the size of one SNR point, for the progress bar,
-- ``evaluate(snr_db, progress) -> dict``: metrics at one SNR point (``progress(n)`` reports work done).
+- ``evaluate(snr_db, progress, resume, checkpoint) -> dict``: metrics at one SNR point (``progress(n)`` reports
+  work done; ``checkpoint(state)`` is called after every batch with a JSON-able state, and ``resume=state``
+  continues a point interrupted after that batch, bit for bit),
+- ``batch_size`` and ``memory_per_item() -> int``: the estimated working memory [bytes] of one frame/image of a
+  batch (:mod:`sionna_semcomm.link.bounds`), checked against the memory available before the first point.
 
 The core registers the bit links here; other packages (``baselines``) register theirs through
 :func:`register_system`, called by the composition root (the CLI), never imported by the core.
@@ -19,6 +23,7 @@ from typing import Callable
 
 from .learned import learned_runner
 from .link.bits import MODULATIONS, BitLink
+from .link.bounds import WORK_BYTES_PER_VALUE, frame_bytes
 from .link.ofdm import OFDMLink
 from .scenario import Scenario
 from .theory import ber_awgn, ber_rayleigh
@@ -118,6 +123,10 @@ class BitSystemRunner:
     def work_per_point(self) -> int:
         return -(-self.num_bits // self.bitlink.k)
 
+    def memory_per_item(self) -> int:
+        """Working memory of one frame [bytes]: the link call and the demapper's/decoder's values per coded bit."""
+        return frame_bytes(self.bitlink.link.num_time_samples) + WORK_BYTES_PER_VALUE * self.bitlink.n
+
     def theory(self, snr_db: float) -> float | None:
         """Closed-form BER where one exists (uncoded BPSK/QPSK; AWGN with perfect CSI, Rayleigh)."""
         if self.coded:
@@ -130,9 +139,9 @@ class BitSystemRunner:
                 return float(ber_rayleigh(self.modulation, snr_db, csi))
         return None
 
-    def evaluate(self, snr_db: float, progress=None) -> dict:
-        r = self.bitlink.simulate(snr_db, self.num_bits, self.batch_size, progress)
-        out = {"ber": r["ber"], "bler": r["bler"]}
+    def evaluate(self, snr_db: float, progress=None, resume: dict | None = None, checkpoint=None) -> dict:
+        r = self.bitlink.simulate(snr_db, self.num_bits, self.batch_size, progress, resume, checkpoint)
+        out = {"ber": r["ber"], "bler": r["bler"], "bits": r["bits"], "blocks": r["blocks"]}
         theory = self.theory(snr_db)
         if theory is not None:
             out["ber_theory"] = theory

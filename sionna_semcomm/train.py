@@ -33,6 +33,7 @@ from .checkpoints import CheckpointError, load_resume_state, load_state_into
 from .data import load_dataset
 from .link.ofdm import OFDMLink
 from .metrics import psnr
+from .outputs import checked_out_dir
 from .runtime import make_generator, resolve_device
 from .scenario import ScenarioError, load_scenario
 from .semantic import ModelConfig, SemanticSystem
@@ -603,19 +604,21 @@ def fit_epochs(trainer, epochs: int | None, max_steps: int | None, show_progress
 
 
 def setup_args() -> argparse.ArgumentParser:
-    from .argtypes import duration_seconds, finite_float, positive_int
+    from .argtypes import ArgumentParser, duration_seconds, finite_float, input_file, known_name, positive_int
 
-    p = argparse.ArgumentParser(prog="python -m sionna_semcomm.train", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m sionna_semcomm.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--scenario", default="rayleigh_cifar", help="scenario name or .toml path (default: %(default)s)")
     p.add_argument("--stage", choices=STAGES, help="what to train (default: the scenario's [train] stage, joint); "
                    "the scenario's [train.<stage>] table overrides [train] for it")
-    p.add_argument("--codec", help="codec name (default: the scenario's [model] codec, mobilesc)")
+    p.add_argument("--codec", type=known_name("codec", lambda: _registry().names()),
+                   help="codec name (default: the scenario's [model] codec, mobilesc)")
     p.add_argument("--classify-from", choices=["image", "symbols"])
     p.add_argument("--classifier-width", type=positive_int, help="base width of the image classifier")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--lr", type=finite_float("learning rate"))
-    p.add_argument("--init-codec", metavar="CKPT", help="start the codec from this system checkpoint's codec")
-    p.add_argument("--init-classifier", metavar="CKPT", help="start the classifier from this system checkpoint's classifier")
+    p.add_argument("--init-codec", metavar="CKPT", type=input_file, help="start the codec from this system checkpoint's codec")
+    p.add_argument("--init-classifier", metavar="CKPT", type=input_file,
+                   help="start the classifier from this system checkpoint's classifier")
     p.add_argument("--time-budget", type=duration_seconds, metavar="T",
                    help="stop cleanly after T (seconds, or e.g. 90m, 2h) and keep resume.pt; the schedule still "
                         "follows --max-steps/--epochs")
@@ -625,20 +628,21 @@ def setup_args() -> argparse.ArgumentParser:
 
 def add_run_args(p: argparse.ArgumentParser, default_out: str) -> None:
     """The options every training command shares (data, output, quick-run caps, seed, device, resume)."""
-    from .argtypes import positive_int
+    from .argtypes import input_dir, output_dir, positive_int, seed
 
-    p.add_argument("--data-dir", help="data set folder (else $SIONNA_SEMCOMM_DATA)")
+    p.add_argument("--data-dir", type=input_dir, help="data set folder (else $SIONNA_SEMCOMM_DATA)")
     p.add_argument("--train-source", choices=["batches", "jpeg", "both"],
                    help="CIFAR-10 training images: the python batches, the JPEG folder, or both (default: the scenario's "
                         "[train] train_source)")
-    p.add_argument("--out-dir", help=f"checkpoint folder (default: {default_out})")
+    p.add_argument("--out-dir", type=output_dir, help=f"checkpoint folder (default: {default_out})")
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--max-steps", type=positive_int, help="length of the run in optimizer steps (instead of epochs)")
     p.add_argument("--num-train", type=positive_int, help="use only the first N training images (quick runs)")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=seed)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/resume.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT_DIR/resume.pt (a fresh start, with a note, when there is none yet)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -691,7 +695,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         raise SystemExit(f"error: {e}") from None
     seed = scenario.seed if args.seed is None else args.seed
     suffix = "" if tcfg.stage == "joint" else f"-{tcfg.stage}"
-    out_dir = Path(args.out_dir or f"runs/train/{scenario.name}-{mcfg.codec}{suffix}")
+    out_dir = checked_out_dir(args.out_dir, f"runs/train/{scenario.name}-{mcfg.codec}{suffix}")
+    if mcfg.codec not in _registry():
+        raise SystemExit(f"error: [model] codec {mcfg.codec!r} of scenario {scenario.name!r} is unknown; known codecs: "
+                         f"{', '.join(_registry().names())}")
     try:
         data = load_training_data(scenario.images.dataset, tcfg.train_source, args.data_dir, tcfg.val_fraction, seed)
     except (DatasetError, ValueError, OSError) as e:
@@ -746,10 +753,13 @@ def run_training(trainer, out_dir, resume: bool, max_steps: int | None, show_pro
                  time_budget_s: float | None = None) -> list[dict]:
     """The command-line side of a trainer (this one or the attack generators'): ``--resume``, fit,
     Ctrl-C keeping finished work, and a one-line JSON summary of the last validation."""
-    if resume:
+    if resume and not (Path(out_dir) / "resume.pt").exists():
+        print(f"note: --resume: {Path(out_dir) / 'resume.pt'} does not exist yet (no checkpoint was written before "
+              "the run stopped); starting fresh", file=sys.stderr)
+    elif resume:
         try:
             trainer.resume()
-        except (CheckpointError, FileNotFoundError) as e:
+        except CheckpointError as e:
             raise SystemExit(f"error: cannot resume: {e}") from None
     kw = {"time_budget_s": time_budget_s} if time_budget_s is not None else {}
     try:

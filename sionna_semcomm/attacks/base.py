@@ -182,7 +182,12 @@ class Attack:
         self._check_batch(x, y)
         if self.system is not None:
             self.system.eval()
-        return self.forward(x, y, snr_db, taps)
+        p = self.forward(x, y, snr_db, taps)
+        if p is not None and not bool(torch.isfinite(p).all()):
+            raise ValueError(f"attack {self.name!r} produced NaN or infinite perturbations at SNR {snr_db} dB, PSR "
+                             f"{self.psr_db} dB: its computation overflows float32 at these extremes; use a less "
+                             "extreme SNR or PSR")
+        return p
 
     def forward(self, x, y, snr_db, taps):
         """Compute the perturbation (override in subclasses)."""

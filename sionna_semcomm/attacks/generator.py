@@ -171,9 +171,12 @@ def load_generator_attack(path: str | Path, system, link, psr_db=None, seed: int
     if meta.get("domain", "time") != link.config.perturbation_domain:
         raise CheckpointError(f"{path} generates {meta.get('domain')}-domain perturbations, the link adds them in the "
                               f"{link.config.perturbation_domain} domain")
-    attack = cls(system, link, meta["psr_db"] if psr_db is None else psr_db, target_class=meta.get("target_class"),
-                 controllable_class=meta.get("controllable_class"), seed=seed,
-                 generator_config=GeneratorConfig(**meta["generator"]), **meta.get("settings", {}))
+    try:
+        attack = cls(system, link, meta["psr_db"] if psr_db is None else psr_db, target_class=meta.get("target_class"),
+                     controllable_class=meta.get("controllable_class"), seed=seed,
+                     generator_config=GeneratorConfig(**meta["generator"]), **meta.get("settings", {}))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: its generator metadata is malformed or does not fit this system ({e})") from None
     if list(attack.shape) != list(meta["perturbation_shape"]):
         raise CheckpointError(f"{path} generates perturbations of shape {meta['perturbation_shape']}, the link needs "
                               f"{list(attack.shape)} (another frame size)")

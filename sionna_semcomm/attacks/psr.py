@@ -32,6 +32,8 @@ import math
 
 import torch
 
+from ..link.bounds import check_db
+
 __all__ = ["check_psr_db", "psr_linear", "perturbation_shape", "psr_mask", "time_to_grid", "received_signal",
            "masked_power", "measured_psr_db", "scale_to_psr", "scale_to_nominal", "perturbation_powers",
            "summarize_psr", "NOMINAL_RECEIVED_POWER"]
@@ -42,7 +44,8 @@ NOMINAL_RECEIVED_POWER = 1.0
 
 
 def check_psr_db(psr_db) -> float:
-    """``psr_db`` as a finite float, or a :class:`ValueError` that says what was wrong."""
+    """``psr_db`` as a finite float within ``±DB_LIMIT`` (:mod:`~sionna_semcomm.link.bounds`), or a
+    :class:`ValueError` that says what was wrong."""
     if isinstance(psr_db, (bool, str, bytes)) or psr_db is None:
         raise ValueError(f"psr_db must be a finite number (dB), got {psr_db!r}")
     try:
@@ -51,6 +54,7 @@ def check_psr_db(psr_db) -> float:
         raise ValueError(f"psr_db must be a finite number (dB), got {psr_db!r}") from None
     if not math.isfinite(value):
         raise ValueError(f"psr_db must be finite, got {psr_db!r}")
+    check_db("psr_db", value)
     return value
 
 

@@ -127,11 +127,15 @@ class GeneratorTrainer:
             gen.set_state(state[key])
 
     def _save(self, val: dict) -> None:
+        """After an epoch: ``last``, ``best``, ``history.json``, then ``resume.pt``, the commit point: the other files
+        are never behind it (a kill before it leaves them one epoch ahead, and ``--resume`` repeats that epoch,
+        bit-identically, and rewrites them)."""
         meta = {**self.metadata, "epoch": self.epoch, "val": val, "train_config": dataclasses.asdict(self.cfg)}
         save_generator(self.out_dir / "last.safetensors", self.attack, meta)
         if val["loss"] < self.best:
             self.best = val["loss"]
             save_generator(self.out_dir / "best.safetensors", self.attack, meta)
+        atomic_write_json(self.out_dir / "history.json", {"metadata": self.metadata, "history": self.history})
         save_resume_state(self.out_dir / "resume.pt", {
             "identity": self._identity(), "net": self.attack.net.state_dict(), "optimizer": self.optimizer.state_dict(),
             "epoch": self.epoch, "history": self.history, "best": self.best,
@@ -139,7 +143,6 @@ class GeneratorTrainer:
             "seed_rng": self._seed_gen.get_state(), "label_rng": self._label_gen.get_state(),
             "channel_rng": self.link.channel_model.generator.get_state(), "noise_rng": self.link._noise_generator.get_state(),
         })
-        atomic_write_json(self.out_dir / "history.json", {"metadata": self.metadata, "history": self.history})
 
     # -------------------------------------------------------------- loops
     def _snr(self) -> float:

@@ -44,10 +44,13 @@ def make_demo(name: str, data_dir: str | Path, out_dir: str | Path, per_class: i
 
 
 def setup_args() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sionna_semcomm.data.make_demo", description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default=None, help="data directory (default: $SIONNA_SEMCOMM_DATA or ~/.cache/...)")
-    p.add_argument("--out-dir", default=str(Path(__file__).resolve().parents[1] / "assets"))
-    p.add_argument("--per-class", type=int, default=4)
+    from ..argtypes import ArgumentParser, input_dir, output_dir, positive_int
+
+    p = ArgumentParser(prog="python -m sionna_semcomm.data.make_demo", description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", default=None, type=input_dir,
+                   help="data directory (default: $SIONNA_SEMCOMM_DATA or ~/.cache/...)")
+    p.add_argument("--out-dir", default=str(Path(__file__).resolve().parents[1] / "assets"), type=output_dir)
+    p.add_argument("--per-class", type=positive_int, default=4)
     p.add_argument("--datasets", nargs="+", default=list(DEMO_NAMES), choices=list(DEMO_NAMES))
     return p
 

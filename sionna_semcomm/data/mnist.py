@@ -14,6 +14,7 @@ big-endian uint32 sizes, then the row-major payload. The payload length must mat
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -61,7 +62,7 @@ def parse_idx(data: bytes, source: str = "<idx>") -> np.ndarray:
         raise DatasetError(f"{source} is truncated: idx header needs {header_len} bytes, file has {len(data)}")
     dims = struct.unpack(f">{ndim}I", data[4:header_len])
     dtype = _IDX_DTYPES[code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: header sizes up to 2^32 - 1 each cannot overflow
     payload = len(data) - header_len
     if payload < expected:
         raise DatasetError(

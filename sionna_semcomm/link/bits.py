@@ -14,6 +14,7 @@ from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
 from sionna.phy.mapping import Demapper, Mapper
 
 from ..runtime import make_generator
+from ..store import encode_generator, restore_generator
 from .ofdm import OFDMLink
 
 __all__ = ["MODULATIONS", "BitLink"]
@@ -85,23 +86,40 @@ class BitLink(torch.nn.Module):
             "blocks": batch_size,
         }
 
-    def simulate(self, snr_db: float, num_bits: int, batch_size: int = 64, progress=None) -> dict:
+    def _streams(self) -> dict[str, torch.Generator]:
+        """The random streams a simulation draws from, by name."""
+        return {"source": self._source, "channel": self.link.channel_model.generator, "noise": self.link._noise_generator}
+
+    def simulate(self, snr_db: float, num_bits: int, batch_size: int = 64, progress=None, resume: dict | None = None,
+                 checkpoint=None) -> dict:
         """Send at least ``num_bits`` information bits at ``snr_db``; returns BER and BLER.
 
         The streams restart from the link seed first, so every SNR point (and every system) sees the
         same channel realizations.
 
         :param progress: optional callable ``progress(num_frames_done)``.
+        :param checkpoint: optional callable ``checkpoint(state)`` after every batch: ``state`` (JSON-able)
+            holds the error counters and the random streams' states after it.
+        :param resume: such a ``state`` of an interrupted call with the same arguments: the call continues
+            after that batch and returns what an uninterrupted call returns, bit for bit.
         """
         self.reseed(self.link.seed)
         frames = max(1, math.ceil(num_bits / self.k))
         totals = {"bit_errors": 0, "bits": 0, "block_errors": 0, "blocks": 0}
+        if resume is not None:
+            totals = {key: int(resume["totals"][key]) for key in totals}
+            for name, generator in self._streams().items():
+                restore_generator(generator, resume["rng"][name])
+            if progress is not None:
+                progress(totals["blocks"])
         while totals["blocks"] < frames:
             n = min(batch_size, frames - totals["blocks"])
             for key, value in self.forward(n, snr_db).items():
                 totals[key] += value
             if progress is not None:
                 progress(n)
+            if checkpoint is not None:
+                checkpoint({"totals": dict(totals), "rng": {k: encode_generator(g) for k, g in self._streams().items()}})
         return {
             "ber": totals["bit_errors"] / totals["bits"],
             "bler": totals["block_errors"] / totals["blocks"],

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import torch
 from sionna.phy.channel import ChannelModel
 
+from .bounds import COMPLEX_BYTES, check_limit
+
 __all__ = ["CHANNEL_KINDS", "ChannelSpec", "BlockFadingChannel", "exponential_pdp"]
 
 CHANNEL_KINDS = ("awgn", "rayleigh_flat", "rayleigh_multipath")
@@ -45,6 +47,8 @@ class ChannelSpec:
             raise ValueError(f"unknown channel kind {self.kind!r}; allowed: {', '.join(CHANNEL_KINDS)}")
         if not isinstance(self.num_taps, int) or self.num_taps < 1:
             raise ValueError(f"num_taps must be a positive int, got {self.num_taps!r}")
+        # the link turns taps into subcarrier responses through a [taps, taps] identity CIR
+        check_limit("num_taps", self.num_taps, COMPLEX_BYTES * self.num_taps**2, "[channel] ")
         if not (isinstance(self.decay, (int, float)) and math.isfinite(self.decay) and self.decay > 0):
             raise ValueError(f"decay must be a positive finite number, got {self.decay!r}")
 

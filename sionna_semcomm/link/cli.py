@@ -13,8 +13,10 @@ the learned systems, link-level ones (identity, jamming) to the conventional lin
 ``"attack"`` (name, psr_db, measured_psr_db, target_class, threat model) and per SNR point the measured PSR,
 per-class accuracy / PSNR / SSIM and, with a target or controllable class, the misleading rate.
 
-Prints a table, writes the results JSON (``{"runs": [...]}``, one document per system) atomically after
-every SNR point, so an interrupted run keeps what it finished and ``--resume`` picks it up.
+Prints a table and merges the results into ``--out`` (``{"runs": [...]}``, one document per system; a store
+that only grows, :mod:`sionna_semcomm.store`): rewritten atomically with the union after every SNR point, and
+inside long points after a batch (at most every :data:`POINT_CHECKPOINT_SECONDS`), so an interrupted run keeps
+what it finished and ``--resume`` continues it. Every option and output path is checked before any compute.
 """
 
 from __future__ import annotations
@@ -25,12 +27,18 @@ import time
 
 from tqdm import tqdm
 
-from ..results import format_table, make_run, plot_runs, read_runs, write_runs
+from ..attack import attack_names
+from ..argtypes import (ArgumentParser, class_index, figure_file, file_or_name, input_dir, input_file, known_name,
+                        output_file, positive_int, psr_db, seed, snr_db)
+from ..link.bounds import check_batch_memory
+from ..results import format_table, make_run, plot_runs
 from ..runtime import resolve_device
 from ..scenario import ScenarioError, list_scenarios, load_scenario
-from ..argtypes import finite_float, positive_int
+from ..store import ResultsStore, points_of, with_points
 
 DEFAULT_SCENARIO = "rayleigh_cifar"
+#: an SNR point's in-point checkpoint is written at most this often [s] (see :func:`_point_saver`)
+POINT_CHECKPOINT_SECONDS = 1.0
 
 
 def _registry():
@@ -46,39 +54,47 @@ def _registry():
     return systems
 
 
-
-
-
-
+def _system_names() -> list[str]:
+    return [info.name for info in _registry().list_systems()]
 
 
 def setup_args() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sionna_semcomm.link", description=__doc__.split("\n\n")[0])
+    from ..learned import SHIPPED_DEFENSES
+
+    p = ArgumentParser(prog="python -m sionna_semcomm.link", description=__doc__.split("\n\n")[0])
     p.add_argument("--scenario", default=DEFAULT_SCENARIO, help="scenario name or path to a .toml file (default: %(default)s)")
-    p.add_argument("--systems", nargs="+", help="systems to run (default: the scenario's)")
-    p.add_argument("--snr-db", nargs="+", type=finite_float("SNR"), help="SNR points, Es/N0 per channel use [dB] (default: the scenario's)")
+    p.add_argument("--systems", nargs="+", type=known_name("system", _system_names),
+                   help="systems to run (default: the scenario's)")
+    p.add_argument("--snr-db", nargs="+", type=snr_db, help="SNR points, Es/N0 per channel use [dB] (default: the scenario's)")
     p.add_argument("--csi", choices=["ls", "perfect"], help="channel knowledge at the receiver (default: the scenario's)")
     p.add_argument("--num-bits", type=positive_int, help="information bits per SNR point for bit systems")
     p.add_argument("--num-images", type=positive_int, help="images per SNR point for image systems")
     p.add_argument("--batch-size", type=positive_int, help="frames/images per batch")
-    p.add_argument("--data-dir", help="dataset folder for image systems (else $SIONNA_SEMCOMM_DATA)")
-    p.add_argument("--checkpoint", help="learned systems: weights file, or 'semmixed' for the shipped hardened weights "
+    p.add_argument("--data-dir", type=input_dir, help="dataset folder for image systems (else $SIONNA_SEMCOMM_DATA)")
+    p.add_argument("--checkpoint", type=file_or_name(SHIPPED_DEFENSES),
+                   help="learned systems: weights file, or 'semmixed' for the shipped hardened weights "
                    "(default: the weights shipped for the scenario)")
     p.add_argument("--jpeg2000-mode", choices=["equal_budget", "fixed_rate"],
                    help="conventional links: equal OFDM budget or fixed JPEG2000 rate (default: the scenario's)")
     p.add_argument("--jpeg2000-bytes", type=positive_int, help="conventional links, fixed_rate: codestream bytes per image")
     a = p.add_argument_group("attacks (image systems)")
-    a.add_argument("--attack", help="identity|none, jamming, fgm, pgd, pgm, semadv (default: no attack)")
-    a.add_argument("--attack-checkpoint", help="generator attacks (pgm, semadv): trained weights (python -m sionna_semcomm.attack train)")
-    a.add_argument("--psr-db", type=finite_float("PSR"), help="perturbation-to-signal ratio [dB] (generators: default the trained one)")
-    a.add_argument("--target-class", type=int, nargs="+", help="attacked class(es): reported per set; semadv: must match its checkpoint")
-    a.add_argument("--controllable-class", type=int, help="fgm/pgd: targeted variant towards this class (semadv: from its checkpoint)")
+    a.add_argument("--attack", type=known_name("attack", attack_names),
+                   help="identity|none, jamming, fgm, pgd, pgm, semadv (default: no attack)")
+    a.add_argument("--attack-checkpoint", type=input_file,
+                   help="generator attacks (pgm, semadv): trained weights (python -m sionna_semcomm.attack train)")
+    a.add_argument("--psr-db", type=psr_db, help="perturbation-to-signal ratio [dB] (generators: default the trained one)")
+    a.add_argument("--target-class", type=class_index, nargs="+",
+                   help="attacked class(es): reported per set; semadv: must match its checkpoint")
+    a.add_argument("--controllable-class", type=class_index,
+                   help="fgm/pgd: targeted variant towards this class (semadv: from its checkpoint)")
     a.add_argument("--attack-steps", type=positive_int, help="pgd: gradient steps (default 10)")
-    p.add_argument("--seed", type=int, help="run seed (default: the scenario's)")
+    p.add_argument("--seed", type=seed, help="run seed (default: the scenario's)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
-    p.add_argument("--out", help="results JSON file to write")
-    p.add_argument("--plot", help="figure file (PNG/PDF/SVG) of the curves")
-    p.add_argument("--resume", action="store_true", help="reuse finished SNR points of the same run from --out")
+    p.add_argument("--out", type=output_file,
+                   help="results JSON file: created, or merged with the runs it already holds (never shrinks)")
+    p.add_argument("--plot", type=figure_file, help="figure file (png, pdf, svg, ...) of the curves")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse the finished SNR points (and a point interrupted mid-way) of the same runs in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list scenarios and systems, then exit")
     return p
@@ -98,32 +114,19 @@ def _list(systems_mod) -> str:
     return "\n".join(lines)
 
 
-def _previous(path, resume: bool) -> dict:
-    if not (resume and path):
-        return {}
-    try:
-        runs = read_runs(path)
-    except FileNotFoundError:
-        return {}
-    return {(r["system"], r["seed"], repr(r["config"])): r for r in runs}
+def _point_saver(store, run: dict, snr: float):
+    """The ``checkpoint`` callback of one SNR point: stores the point's state in ``run["partial"]`` at most every
+    :data:`POINT_CHECKPOINT_SECONDS` (so a kill loses at most that, or one batch when batches take longer)."""
+    last = time.monotonic()
 
+    def save(state: dict) -> None:
+        nonlocal last
+        if store is None or time.monotonic() - last < POINT_CHECKPOINT_SECONDS:
+            return
+        store.put({**run, "partial": {"snr_db": snr, "state": state}})
+        last = time.monotonic()
 
-def _point_of(results: dict, i: int) -> dict:
-    """The metrics of SNR point ``i`` of a results dict (inverse of :func:`_append_point`)."""
-    point = {k: v[i] for k, v in results.items() if isinstance(v, list) and k != "snr_db"}
-    if "per_class" in results:
-        point["per_class"] = {m: v[i] for m, v in results["per_class"].items()}
-    return point
-
-
-def _append_point(results: dict, snr: float, point: dict) -> None:
-    results["snr_db"].append(snr)
-    for key, value in point.items():
-        if key == "per_class":
-            for metric, per_class in value.items():
-                results.setdefault("per_class", {}).setdefault(metric, []).append(per_class)
-        else:
-            results.setdefault(key, []).append(value)
+    return save
 
 
 def _attach_attack(args, infos, runners, seed, scenario_name: str) -> None:
@@ -175,8 +178,20 @@ def _attack_record(attack, results: dict) -> dict:
             "misleading_sources": list(sources) if sources else None}
 
 
+def _open_store(args) -> ResultsStore | None:
+    """The results store of ``--out`` (read now, before any compute), or ``None`` without ``--out``."""
+    if args.resume and not args.out:
+        raise SystemExit("error: --resume reuses the finished points of --out FILE: give --out")
+    if not args.out:
+        return None
+    try:
+        return ResultsStore(args.out)
+    except (ValueError, OSError) as e:
+        raise SystemExit(f"error: --out {args.out}: cannot merge into it: {e}") from None
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
-    """Run the command; returns the run documents (also written to ``--out``)."""
+    """Run the command; returns this command's run documents (also merged into ``--out``)."""
     args = setup_args().parse_args(argv)
     systems_mod = _registry()
     if args.list:
@@ -194,6 +209,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         device = resolve_device(args.device)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
+    attack_options = [f"--{k.replace('_', '-')}" for k in ("attack_checkpoint", "psr_db", "target_class",
+                                                             "controllable_class", "attack_steps") if getattr(args, k) is not None]
+    if args.attack is None and attack_options:
+        raise SystemExit(f"error: {', '.join(attack_options)} applies to an attack: give --attack NAME")
+    store = _open_store(args)
     snr_points = list(args.snr_db or scenario.snr_db)
     seed = scenario.seed if args.seed is None else args.seed
     options = systems_mod.RunOptions(
@@ -207,15 +227,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     try:
         runners = [info.build(scenario, options) for info in infos]
-    except (ValueError, OSError) as e:  # bad settings, missing data: say what, not a traceback
+        for info, runner in zip(infos, runners):
+            check_batch_memory(f"{runner.unit}s of {info.name}", min(runner.batch_size, runner.work_per_point()),
+                               runner.memory_per_item(), device, given=runner.batch_size)
+    except (ValueError, OSError) as e:  # bad settings, sizes, missing data: say what, not a traceback
         raise SystemExit(f"error: {e}") from None
     if args.attack is not None:
         _attach_attack(args, infos, runners, seed, scenario.name)
-    elif any(v is not None for v in (args.attack_checkpoint, args.psr_db, args.target_class, args.controllable_class,
-                                       args.attack_steps)):
-        raise SystemExit("error: --attack-checkpoint, --psr-db, --target-class, --controllable-class and --attack-steps "
-                         "need --attack")
-    previous = _previous(args.out, args.resume)
 
     runs = []
     for info, runner in zip(infos, runners):
@@ -235,28 +253,39 @@ def main(argv: list[str] | None = None) -> list[dict]:
     started = time.time()
     try:
         for run, runner in zip(runs, runners):
-            old = previous.get((run["system"], seed, repr(run["config"])))
+            stored = store.get(run) if store is not None and args.resume else None
+            finished = points_of(stored["results"]) if stored else {}
+            partial = stored.get("partial") if stored else None
+            points = {}
             for snr in snr_points:
-                res = run["results"]
-                if old is not None and snr in old["results"]["snr_db"]:
-                    point = _point_of(old["results"], old["results"]["snr_db"].index(snr))
+                if snr in finished:
+                    point = finished[snr]
                     bar.update(runner.work_per_point())
                 else:
                     bar.set_postfix_str(f"{run['system']} @ {snr:g} dB")
+                    resume = partial["state"] if partial is not None and float(partial["snr_db"]) == snr else None
                     try:
-                        point = runner.evaluate(snr, progress=bar.update)
+                        point = runner.evaluate(snr, progress=bar.update, resume=resume,
+                                                checkpoint=_point_saver(store, run, snr))
                     except ValueError as e:
                         bar.close()
                         raise SystemExit(f"error: {run['system']}: {e}") from None
-                _append_point(res, snr, point)
-                res.update(runner.accounting())
+                    except (KeyError, TypeError) as e:
+                        if resume is None:
+                            raise
+                        bar.close()
+                        raise SystemExit(f"error: {args.out}: the interrupted {snr:g} dB point of {run['system']} is "
+                                         f"malformed ({type(e).__name__}: {e}); run without --resume to compute it "
+                                         "again") from None
+                points[snr] = point
+                run["results"] = res = with_points(runner.accounting(), points)
                 if "attack" in run:
                     run["attack"] = _attack_record(runner.attack, res)
-                if args.out:
-                    write_runs(args.out, runs)
+                if store is not None:
+                    store.put(run)
             run["complete"] = True
-            if args.out:
-                write_runs(args.out, runs)
+            if store is not None:
+                store.put(run)
     except KeyboardInterrupt:
         bar.close()
         print(f"\ninterrupted: finished points kept in {args.out or '(no --out given)'}", file=sys.stderr)
@@ -268,7 +297,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.out:
         print(f"results: {args.out}")
     if args.plot:
-        plot_runs(runs, args.plot, title=f"{scenario.name}")
+        plot_runs(runs, args.plot)
         print(f"plot: {args.plot}")
     return runs
 

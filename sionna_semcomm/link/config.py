@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from .bounds import check_limit, frame_bytes
 from .channels import ChannelSpec
 
 __all__ = ["LinkConfig", "CSI_MODES", "EQUALIZERS", "PERTURBATION_DOMAINS", "NORMALIZATIONS"]
@@ -64,6 +65,8 @@ class LinkConfig:
         _choice("perturbation_domain", self.perturbation_domain, PERTURBATION_DOMAINS)
         if not isinstance(self.fft_size, int) or self.fft_size < 2:
             raise ValueError(f"fft_size must be an int >= 2, got {self.fft_size!r}")
+        # a frame holds at least a pilot and a data OFDM symbol of fft_size samples each
+        check_limit("fft_size", self.fft_size, frame_bytes(2 * self.fft_size))
         if not isinstance(self.cyclic_prefix_length, int) or not 0 <= self.cyclic_prefix_length <= self.fft_size:
             raise ValueError(f"cyclic_prefix_length must be an int in [0, fft_size], got {self.cyclic_prefix_length!r}")
         if not (math.isfinite(self.subcarrier_spacing) and self.subcarrier_spacing > 0):

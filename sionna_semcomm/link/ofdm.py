@@ -34,6 +34,7 @@ from sionna.phy.channel import cir_to_ofdm_channel, subcarrier_frequencies
 from sionna.phy.ofdm import OFDMDemodulator, OFDMModulator, PilotPattern, ResourceGrid, ResourceGridMapper
 
 from ..runtime import make_generator
+from .bounds import DB_LIMIT, check_db, check_limit, frame_bytes
 from .channels import BlockFadingChannel
 from .config import LinkConfig
 
@@ -45,14 +46,31 @@ _PILOT_SEED = 20240601  # fixed public pilot sequence: the receiver knows it, in
 def snr_db_to_no(snr_db, batch_size: int, dtype=torch.float32, device="cpu") -> torch.Tensor:
     """Noise variance ``N0 = 10^(-snr_db/10)`` per example, ``[batch_size]``.
 
-    :param snr_db: Es/N0 per channel use [dB]: a number, or a tensor with 1 or ``batch_size`` values.
-    :raises ValueError: non-finite SNR or a wrong number of values.
+    :param snr_db: Es/N0 per channel use [dB], within ``±DB_LIMIT`` (:mod:`~sionna_semcomm.link.bounds`): a
+        number, or a real tensor with 1 or ``batch_size`` values.
+    :raises TypeError: not a number (e.g. the string ``"10"``).
+    :raises ValueError: non-finite or out-of-range SNR, or a wrong number of values.
     """
-    snr = torch.as_tensor(snr_db, dtype=dtype, device=device).reshape(-1)
-    if not torch.isfinite(snr).all():
-        raise ValueError(f"snr_db must be finite, got {snr_db!r}")
+    if isinstance(snr_db, (int, float, np.number)) and not isinstance(snr_db, bool):  # the common case: no tensor check
+        if not math.isfinite(snr_db):
+            raise ValueError(f"snr_db must be finite, got {snr_db!r}")
+        check_db("snr_db", float(snr_db))
+        return torch.pow(10.0, -torch.tensor([float(snr_db)], dtype=dtype, device=device) / 10.0).expand(batch_size)
+    if not isinstance(snr_db, (torch.Tensor, np.ndarray, list, tuple)) or (
+            isinstance(snr_db, torch.Tensor) and (snr_db.is_complex() or snr_db.dtype == torch.bool)):
+        raise TypeError(f"snr_db must be a number or a real tensor of numbers (Es/N0 per channel use in dB), got "
+                        f"{type(snr_db).__name__} {snr_db!r}")
+    try:
+        snr = torch.as_tensor(snr_db, dtype=dtype, device=device).reshape(-1)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"snr_db must hold numbers (Es/N0 per channel use in dB), got {snr_db!r}") from None
     if snr.numel() not in (1, batch_size):
         raise ValueError(f"snr_db must have 1 or {batch_size} values (one per example), got {snr.numel()}")
+    if not bool((torch.isfinite(snr) & (snr.abs() <= DB_LIMIT)).all()):
+        bad = snr[~(torch.isfinite(snr) & (snr.abs() <= DB_LIMIT))][0].item()
+        if not math.isfinite(bad):
+            raise ValueError(f"snr_db must be finite, got {bad}")
+        check_db("snr_db", bad)
     return torch.pow(10.0, -snr / 10.0).expand(batch_size)
 
 
@@ -61,6 +79,16 @@ def pilot_sequence(num_pilots: int) -> np.ndarray:
     rng = np.random.default_rng(_PILOT_SEED)
     bits = rng.integers(0, 2, size=(num_pilots, 2))
     return ((1 - 2 * bits[:, 0]) + 1j * (1 - 2 * bits[:, 1])) / math.sqrt(2)
+
+
+def _check_finite(x: torch.Tensor, perturbation) -> None:
+    """Raise ``ValueError`` when the payload or the perturbation holds NaN or Inf (one device sync for both)."""
+    tensors = {"x": x} if not isinstance(perturbation, torch.Tensor) else {"x": x, "perturbation": perturbation}
+    with torch.no_grad():
+        finite = torch.stack([torch.isfinite(t).all() for t in tensors.values()]).tolist()
+    for name, ok in zip(tensors, finite):
+        if not ok:
+            raise ValueError(f"{name} contains NaN or infinite values: the link only carries finite symbols")
 
 
 class OFDMLink(Block):
@@ -74,9 +102,10 @@ class OFDMLink(Block):
     :param precision: ``"single"`` (complex64) or ``"double"`` (complex128); default Sionna's config.
     :param device: torch device string; default Sionna's config.
 
-    :input x: [..., K], complex. Payload symbols (any leading batch dims).
-    :input snr_db: float or tensor [B] (B = number of examples): Es/N0 per channel use [dB].
-    :input perturbation: ``None`` or complex tensor added at the receiver: time domain
+    :input x: [..., K], complex, finite, at least one example. Payload symbols (any leading batch dims).
+    :input snr_db: float or real tensor [B] (B = number of examples): Es/N0 per channel use [dB], within
+        ``±DB_LIMIT`` (:mod:`~sionna_semcomm.link.bounds`).
+    :input perturbation: ``None`` or a finite complex tensor added at the receiver: time domain
         [..., N] (N = ``num_time_samples``) or frequency domain [..., S, F] (see ``config``).
         Samples/REs of pilot symbols are zeroed when ``config.perturb_pilots`` is False.
     :input taps: ``None`` (fresh realization per example) or complex [..., L] channel taps to re-apply
@@ -106,6 +135,9 @@ class OFDMLink(Block):
         self.num_symbols = num_symbols
         num_data = config.data_ofdm_symbols_for(num_symbols)
         num_total = num_data + len(config.pilot_symbol_indices)
+        samples = num_total * (config.fft_size + config.cyclic_prefix_length)
+        check_limit("frame_samples", samples, frame_bytes(samples),
+                    f"a frame of {num_symbols:,} symbols ({num_total:,} OFDM symbols): ")
         pilot_idx = sorted(set(config.pilot_symbol_indices))
         if len(pilot_idx) != len(config.pilot_symbol_indices) or not all(0 <= i < num_total for i in pilot_idx):
             raise ValueError(f"pilot_symbol_indices {config.pilot_symbol_indices} must be distinct and < {num_total}")
@@ -255,10 +287,13 @@ class OFDMLink(Block):
             raise TypeError(f"x must be a complex tensor [..., {self.num_symbols}], got {getattr(x, 'dtype', type(x))}")
         if x.dim() < 1 or x.shape[-1] != self.num_symbols:
             raise ValueError(f"x must have shape [..., {self.num_symbols}], got {tuple(x.shape)}")
+        if x.numel() == 0:
+            raise ValueError(f"x is an empty batch (shape {tuple(x.shape)}): nothing to send")
         batch_shape = x.shape[:-1]
         b = int(np.prod(batch_shape)) if batch_shape else 1
         x = x.reshape(b, self.num_symbols)
         no = snr_db_to_no(snr_db, b, dtype=self.dtype, device=self.device)
+        _check_finite(x, perturbation)
 
         tx = self.transmit(x)
         if taps is None:
@@ -312,8 +347,8 @@ class OFDMLink(Block):
 
     def _prepare_perturbation(self, p: torch.Tensor, b: int) -> torch.Tensor:
         cfg = self.config
-        if not p.is_complex():
-            raise TypeError(f"perturbation must be complex, got {p.dtype}")
+        if not isinstance(p, torch.Tensor) or not p.is_complex():
+            raise TypeError(f"perturbation must be a complex tensor, got {getattr(p, 'dtype', type(p).__name__)}")
         if cfg.perturbation_domain == "time":
             tail = (self.num_time_samples,)
             mask = self._pilot_samples

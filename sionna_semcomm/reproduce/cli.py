@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
+from ..argtypes import ArgumentParser, input_dir, output_dir, positive_int, seed, snr_db
 from ..atomic import atomic_write, atomic_write_json
+from ..outputs import checked_out_dir
 from .experiments import EXPERIMENTS
 from .pipeline import DATASET_SCENARIOS, FULL, QUICK, Pipeline
 
@@ -29,26 +30,29 @@ ORDER = ["table3", "table4", "fig6", "fig7", "fig8", "fig9"]
 
 
 def setup_args() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m sionna_semcomm.reproduce",
-                                description="Regenerate the paper's tables and figures, with a report beside the paper's numbers.")
+    p = ArgumentParser(prog="python -m sionna_semcomm.reproduce",
+                       description="Regenerate the paper's tables and figures, with a report beside the paper's numbers.")
     p.add_argument("experiments", nargs="+", choices=ORDER + ["all"], help="what to regenerate")
-    p.add_argument("--data-dir", help="folder with the CIFAR-10 / MNIST files (else $SIONNA_SEMCOMM_DATA)")
+    p.add_argument("--data-dir", type=input_dir, help="folder with the CIFAR-10 / MNIST files (else $SIONNA_SEMCOMM_DATA)")
     p.add_argument("--datasets", nargs="*", choices=["cifar10", "mnist"], default=["cifar10", "mnist"],
                    help="data sets to run (default: both; ImageNet-10 joins when --imagenet-dir is given)")
-    p.add_argument("--imagenet-dir", help="a 10-class ImageNet folder (DIR/train/<class>/*.JPEG, DIR/test/<class>/...): "
+    p.add_argument("--imagenet-dir", type=input_dir,
+                   help="a 10-class ImageNet folder (DIR/train/<class>/*.JPEG, DIR/test/<class>/...): "
                    "adds ImageNet-10 to fig6 and fig8, its MobileSC trained here first (no weights ship for it)")
     p.add_argument("--quick", action="store_true", help="CI-sized: few images, 2 classes, 1 short epoch per training")
-    p.add_argument("--out-dir", help="output folder (default: runs/reproduce, runs/reproduce-quick with --quick)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-dir", type=output_dir,
+                   help="output folder (default: runs/reproduce, runs/reproduce-quick with --quick)")
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: %(default)s)")
-    p.add_argument("--num-images", type=int, help="test images per evaluation (default: the whole test subset)")
-    p.add_argument("--matrix-snr-db", type=float, nargs="+", metavar="SNR",
+    p.add_argument("--num-images", type=positive_int, help="test images per evaluation (default: the whole test subset)")
+    p.add_argument("--matrix-snr-db", type=snr_db, nargs="+", metavar="SNR",
                    help="more SNR points [dB] for the robustness matrix (beside the paper's 10 dB)")
-    p.add_argument("--generator-epochs", type=int, help="epochs of every generator (default: the scenario's [defense])")
-    p.add_argument("--defense-epochs", type=int, help="fine-tuning epochs of every defence (default: the scenario's [defense])")
-    p.add_argument("--generator-steps", type=int, help="optimizer-step budget of every generator (default: no cap)")
-    p.add_argument("--defense-steps", type=int, help="optimizer-step budget of every defence (default: no cap)")
-    p.add_argument("--jobs", type=int, default=1,
+    p.add_argument("--generator-epochs", type=positive_int, help="epochs of every generator (default: the scenario's [defense])")
+    p.add_argument("--defense-epochs", type=positive_int,
+                   help="fine-tuning epochs of every defence (default: the scenario's [defense])")
+    p.add_argument("--generator-steps", type=positive_int, help="optimizer-step budget of every generator (default: no cap)")
+    p.add_argument("--defense-steps", type=positive_int, help="optimizer-step budget of every defence (default: no cap)")
+    p.add_argument("--jobs", type=positive_int, default=1,
                    help="independent steps run side by side as subprocesses (default 1: one after the other, in process)")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -65,20 +69,13 @@ def main(argv: list[str] | None = None) -> dict:
     names = ORDER if "all" in args.experiments else [n for n in ORDER if n in args.experiments]
     preset = QUICK if args.quick else FULL
     if args.num_images is not None:
-        if args.num_images < 1:
-            raise SystemExit("error: --num-images must be >= 1")
         preset = dataclasses.replace(preset, num_images=args.num_images)
     if args.matrix_snr_db:
-        if not all(math.isfinite(v) for v in args.matrix_snr_db):
-            raise SystemExit(f"error: --matrix-snr-db must be finite numbers, got {args.matrix_snr_db}")
         preset = dataclasses.replace(preset, extra_snr_db=tuple(v for v in args.matrix_snr_db if v != preset.snr_db))
     for key in ("generator_epochs", "defense_epochs", "generator_steps", "defense_steps"):
-        value = getattr(args, key)
-        if value is not None:
-            if value < 1:
-                raise SystemExit(f"error: --{key.replace('_', '-')} must be >= 1")
-            preset = dataclasses.replace(preset, **{key: value})
-    out = Path(args.out_dir or ("runs/reproduce-quick" if args.quick else "runs/reproduce"))
+        if getattr(args, key) is not None:
+            preset = dataclasses.replace(preset, **{key: getattr(args, key)})
+    out = checked_out_dir(args.out_dir, "runs/reproduce-quick" if args.quick else "runs/reproduce")
     pl = Pipeline(out, preset, args.data_dir, args.seed, args.device, not args.no_progress, args.jobs, data_dirs)
     results = {}
     try:

@@ -297,31 +297,28 @@ def _others(row: dict, target: int) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-def _plot_fig6(rows, target, path, title):
-    import matplotlib
+def _plot_fig6(rows, target, path, dataset):
+    from ..plotting import class_axis, class_names, colors, mean_line, pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..atomic import atomic_write
-
-    fig, axes = plt.subplots(1, 3, figsize=(16, 3.8))
-    for k, r in enumerate(rows):
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    color = colors(r["attack"] for r in rows)
+    num_classes = max(len(r["per_class"].get(m) or []) for r in rows for m in ("accuracy", "psnr", "ssim"))
+    names = class_names(dataset, num_classes)
+    for r in rows:
         for ax, m in zip(axes, ("accuracy", "psnr", "ssim")):
             vals = r["per_class"].get(m) or []
             xs = [c for c, v in enumerate(vals) if v is not None]
-            (line,) = ax.plot(xs, [vals[c] for c in xs], marker="o", color=f"C{k}", label=r["attack"])
-            ax.axhline(r[m], linestyle=":", color=line.get_color())
+            ax.plot(xs, [vals[c] for c in xs], marker="o", color=color[r["attack"]], label=r["attack"])
+            mean_line(ax, r[m], color[r["attack"]])
     for ax, m in zip(axes, ("accuracy", "PSNR [dB]", "SSIM")):
-        ax.set_xlabel("class")
-        ax.set_ylabel(m)
+        ax.set_ylabel(f"{m} per class")
         ax.grid(alpha=0.3)
-        ax.axvline(target, color="grey", alpha=0.3, linewidth=6)
+        class_axis(ax, names, [target])
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"{title}: attacks on the undefended system (target class {target} shaded)")
+    fig.suptitle(f"{dataset}: attacks on the undefended system (SemAdv's target class {target} ({names[target]}) shaded)")
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
-    plt.close(fig)
+    save(fig, path, dpi=90)
 
 
 # ------------------------------------------------------------------------------------------ Fig. 7 / 8
@@ -332,7 +329,7 @@ def _robustness(pl: Pipeline, ds: str, fig: str) -> dict:
     figures = []
     for psr in p.psr_grid:
         path = pl.out_dir / f"{fig}_{ds}_psr{psr:g}.png"
-        plot_matrix(rows, DEFENSES, p.snr_db, psr, path, title=f"{ds}:")
+        plot_matrix(rows, DEFENSES, p.snr_db, psr, path, title=f"{ds}:", dataset=ds)
         figures.append(path)
     summ = summary(rows, DEFENSES, p.snr_db, p.psr_db)
     checks = _robustness_checks(summ)

@@ -305,7 +305,8 @@ class Pipeline:
             runs = read_runs(path)
             hit = bool(runs) and all(r.get("complete") for r in runs)
         cmd = None if hit else [*full, "--out", str(path), "--resume"]
-        return Task("link", f"{scenario}/{label}", cmd, lambda: read_runs(path),
+        # the file only grows: a run interrupted under an older configuration may stay beside the finished one
+        return Task("link", f"{scenario}/{label}", cmd, lambda: [r for r in read_runs(path) if r.get("complete")],
                     lambda: path.parent.mkdir(parents=True, exist_ok=True))
 
     def link_run(self, scenario: str, label: str, args: list[str], checkpoints: list[dict]) -> list[dict]:
