@@ -290,19 +290,19 @@ class Trainer:
         })
 
     def _save(self, val: dict) -> None:
-        """After a validation: ``last``, ``best`` (when the selection score improved), resume state, history, plot."""
+        """After a validation: ``last``, ``best`` (when the selection score improved), history, plot, then ``resume.pt``."""
         meta = self._weights_meta(val)
         self.system.save(self.out_dir / "last.safetensors", meta)
         score = selection_score(val, self.cfg.selection)
         if score > self.best:
             self.best = score
             self.system.save(self.out_dir / "best.safetensors", {**meta, "selection": self.cfg.selection})
-        self._save_resume()
         atomic_write_json(self.out_dir / "history.json", {"metadata": self.metadata, "selection": self.cfg.selection,
                                                           "total_steps": self._total_steps, "step": self.step,
                                                           "finished": self._total_steps is not None and self.step >= self._total_steps,
                                                           "history": self.history})
         self._plot()
+        self._save_resume()  # last: a kill before it resumes from the previous state, never behind the files above
 
     def _plot(self) -> None:
         import matplotlib
