@@ -29,6 +29,7 @@ from ..results import format_table, make_run, plot_runs, read_runs, write_runs
 from ..runtime import resolve_device
 from ..scenario import ScenarioError, list_scenarios, load_scenario
 from ..argtypes import finite_float, positive_int
+from .ldpc import LDPC_DECODERS
 
 DEFAULT_SCENARIO = "rayleigh_cifar"
 
@@ -67,6 +68,9 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--jpeg2000-mode", choices=["equal_budget", "fixed_rate"],
                    help="conventional links: equal OFDM budget or fixed JPEG2000 rate (default: the scenario's)")
     p.add_argument("--jpeg2000-bytes", type=positive_int, help="conventional links, fixed_rate: codestream bytes per image")
+    p.add_argument("--ldpc-decoder", choices=list(LDPC_DECODERS),
+                   help="LDPC-coded systems: layered min-sum with early termination (fast) or Sionna's flooding BP "
+                        "(default: the scenario's [bits] / [jpeg2000] ldpc_decoder, fast)")
     a = p.add_argument_group("attacks (image systems)")
     a.add_argument("--attack", help="identity|none, jamming, fgm, pgd, pgm, semadv (default: no attack)")
     a.add_argument("--attack-checkpoint", help="generator attacks (pgm, semadv): trained weights (python -m sionna_semcomm.attack train)")
@@ -203,7 +207,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         num_bits=args.num_bits,
         num_images=args.num_images,
         batch_size=args.batch_size,
-        extra={"data_dir": args.data_dir, "checkpoint": args.checkpoint, "jpeg2000_mode": args.jpeg2000_mode, "jpeg2000_bytes": args.jpeg2000_bytes},
+        extra={"data_dir": args.data_dir, "checkpoint": args.checkpoint, "jpeg2000_mode": args.jpeg2000_mode, "jpeg2000_bytes": args.jpeg2000_bytes,
+               "ldpc_decoder": args.ldpc_decoder},
     )
     try:
         runners = [info.build(scenario, options) for info in infos]
