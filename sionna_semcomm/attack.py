@@ -31,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from .argtypes import finite_float, positive_int
+from .runtime import add_threads_argument, apply_threads
 
 __all__ = ["setup_args", "main", "attack_registry"]
 
@@ -78,6 +79,7 @@ def setup_args() -> argparse.ArgumentParser:
     t.add_argument("--num-blocks", type=positive_int, help="generator Linear+LeakyReLU blocks (default 3)")
     t.add_argument("--seed", type=int, help="run seed (default: the scenario's)")
     t.add_argument("--device", default="auto")
+    add_threads_argument(t)
     t.add_argument("--resume", action="store_true", help="continue from OUT_DIR/resume.pt")
     t.add_argument("--no-progress", action="store_true")
 
@@ -96,6 +98,7 @@ def setup_args() -> argparse.ArgumentParser:
     d.add_argument("--data-dir")
     d.add_argument("--seed", type=int)
     d.add_argument("--device", default="auto")
+    add_threads_argument(d)
     d.add_argument("--out", help="results JSON")
     d.add_argument("--no-progress", action="store_true")
 
@@ -325,6 +328,8 @@ def main(argv: list[str] | None = None):
         for info in registry.list_attacks():
             print(f"  {info.name:<10} [{info.kind}] {info.description}")
         return registry.list_attacks()
+    if args.command in ("train", "detect"):
+        apply_threads(args.threads)
     if args.command == "train":
         return _train(args, argv)
     if args.command == "detect":

@@ -331,6 +331,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     from .attack import _load_scenario_system, _resolve_device, attack_registry
     from .attacks import load_generator_attack
     from .data import load_dataset
+    from .runtime import apply_threads
     from .train import run_training, train_config_for
 
     args = setup_args().parse_args(argv)
@@ -360,8 +361,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         raise SystemExit(f"error: {e}") from None
     if args.num_train:
         train_set = train_set.subset(torch.arange(min(args.num_train, len(train_set))))
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     torch.manual_seed(seed)
     out_dir = Path(args.out_dir or f"runs/defense/{scenario.name}-{defense.variant}")
     metadata = {"scenario": scenario.name, "seed": seed, "base_checkpoint": system_info, "dataset": scenario.images.dataset,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from .results import plot_runs, read_runs
+from .runtime import add_threads_argument, apply_threads
 
 __all__ = ["table4", "setup_args", "main"]
 
@@ -57,11 +58,14 @@ def setup_args() -> argparse.ArgumentParser:
     r.add_argument("--image-shape", type=int, nargs=3, default=[3, 32, 32])
     r.add_argument("--num-symbols", type=int)
     r.add_argument("--device", default="cpu")
+    for sp in (t, q, r):
+        add_threads_argument(sp)
     return p
 
 
 def main(argv: list[str] | None = None) -> str:
     args = setup_args().parse_args(argv)
+    apply_threads(args.threads)
     if args.command == "table3":
         from .models import table3
         from .train import _registry

@@ -566,8 +566,9 @@ def setup_args() -> argparse.ArgumentParser:
 
 
 def add_run_args(p: argparse.ArgumentParser, default_out: str) -> None:
-    """The options every training command shares (data, output, quick-run caps, seed, device, resume)."""
+    """The options every training command shares (data, output, quick-run caps, seed, device, threads, resume)."""
     from .argtypes import positive_int
+    from .runtime import add_threads_argument
 
     p.add_argument("--data-dir", help="data set folder (else $SIONNA_SEMCOMM_DATA)")
     p.add_argument("--out-dir", help=f"checkpoint folder (default: {default_out})")
@@ -576,7 +577,7 @@ def add_run_args(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--num-train", type=positive_int, help="use only the first N training images (quick runs)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
+    add_threads_argument(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/resume.pt")
     p.add_argument("--no-progress", action="store_true")
 
@@ -615,6 +616,7 @@ def init_part(system: SemanticSystem, part: str, path: str | Path) -> dict:
 def main(argv: list[str] | None = None) -> list[dict]:
     from .data.errors import DatasetError
     from .data.sources import load_training_data
+    from .runtime import apply_threads
 
     args = setup_args().parse_args(argv)
     try:
@@ -638,8 +640,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     train_set = data.train
     if args.num_train:
         train_set = train_set.subset(torch.arange(min(args.num_train, len(train_set))))
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     torch.manual_seed(seed)  # weight initialisation and dropout: the one global seed of this program
     system = SemanticSystem(mcfg, _registry())
     inits = {}

@@ -26,7 +26,7 @@ import time
 from tqdm import tqdm
 
 from ..results import format_table, make_run, plot_runs, read_runs, write_runs
-from ..runtime import resolve_device
+from ..runtime import add_threads_argument, apply_threads, resolve_device
 from ..scenario import ScenarioError, list_scenarios, load_scenario
 from ..argtypes import finite_float, positive_int
 from .ldpc import LDPC_DECODERS
@@ -80,6 +80,7 @@ def setup_args() -> argparse.ArgumentParser:
     a.add_argument("--attack-steps", type=positive_int, help="pgd: gradient steps (default 10)")
     p.add_argument("--seed", type=int, help="run seed (default: the scenario's)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
+    add_threads_argument(p)
     p.add_argument("--out", help="results JSON file to write")
     p.add_argument("--plot", help="figure file (PNG/PDF/SVG) of the curves")
     p.add_argument("--resume", action="store_true", help="reuse finished SNR points of the same run from --out")
@@ -183,6 +184,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     """Run the command; returns the run documents (also written to ``--out``)."""
     args = setup_args().parse_args(argv)
     systems_mod = _registry()
+    if not args.list:
+        apply_threads(args.threads)
     if args.list:
         print(_list(systems_mod))
         return []

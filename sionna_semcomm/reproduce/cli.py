@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from ..atomic import atomic_write, atomic_write_json
+from ..runtime import add_threads_argument, apply_threads
 from .experiments import EXPERIMENTS
 from .pipeline import DATASET_SCENARIOS, FULL, QUICK, Pipeline
 
@@ -48,6 +49,7 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--defense-epochs", type=int, help="fine-tuning epochs of every defence (default: the scenario's [defense])")
     p.add_argument("--jobs", type=int, default=1,
                    help="independent steps run side by side as subprocesses (default 1: one after the other, in process)")
+    add_threads_argument(p)  # per worker with --jobs N (default: the usable cores shared among the N workers)
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -77,7 +79,9 @@ def main(argv: list[str] | None = None) -> dict:
                 raise SystemExit(f"error: --{key.replace('_', '-')} must be >= 1")
             preset = dataclasses.replace(preset, **{key: value})
     out = Path(args.out_dir or ("runs/reproduce-quick" if args.quick else "runs/reproduce"))
-    pl = Pipeline(out, preset, args.data_dir, args.seed, args.device, not args.no_progress, args.jobs, data_dirs)
+    threads = apply_threads(args.threads, workers=max(1, args.jobs))
+    pl = Pipeline(out, preset, args.data_dir, args.seed, args.device, not args.no_progress, args.jobs, data_dirs,
+                  threads=threads)
     results = {}
     try:
         for name in names:
