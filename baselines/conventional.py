@@ -40,8 +40,6 @@ import math
 
 import numpy as np
 import torch
-from sionna.phy.fec.ldpc import LDPC5GEncoder
-from sionna.phy.mapping import Demapper, Mapper
 
 from sionna_semcomm.data import DatasetNotFoundError, load_dataset
 from sionna_semcomm.evaluation import ImageRunner, load_eval_images
@@ -49,6 +47,8 @@ from sionna_semcomm.link.bits import MODULATIONS
 from sionna_semcomm.link.ldpc import DEFAULT_LDPC_DECODER, LDPC_DECODERS, build_ldpc_decoder
 from sionna_semcomm.link.ofdm import OFDMLink
 from sionna_semcomm.systems import SystemInfo
+from sionna.phy.fec.ldpc import LDPC5GEncoder  # after sionna_semcomm.link, which imports Sionna without dynamo
+from sionna.phy.mapping import Demapper, Mapper
 
 from . import jpeg2000 as j2k
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+import sionna_semcomm.link  # noqa: F401 - imports Sionna without torch._dynamo before any test module does
 from sionna_semcomm.runtime import THREADS_ENV
 
 os.environ[THREADS_ENV] = "1"
