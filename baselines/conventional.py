@@ -41,7 +41,7 @@ import math
 import numpy as np
 import torch
 
-from sionna_semcomm.data import DatasetNotFoundError, load_dataset
+from sionna_semcomm.data import DatasetNotFoundError, load_dataset, resolve_data_dir
 from sionna_semcomm.evaluation import ImageRunner, load_eval_images
 from sionna_semcomm.link.bits import MODULATIONS
 from sionna_semcomm.link.ldpc import DEFAULT_LDPC_DECODER, LDPC_DECODERS, build_ldpc_decoder
@@ -112,12 +112,21 @@ def _bytes_of(bits: torch.Tensor, num_bytes: int) -> bytes:
 
 
 def fallback_image(dataset_name: str, data_dir, eval_images: torch.Tensor) -> tuple[torch.Tensor, str]:
-    """The mean training image of the data set, or of ``eval_images`` when no training set is found."""
-    try:
-        train = load_dataset(dataset_name, "train", data_dir)
-        return j2k.mean_image(train.images.float() / 255.0), "mean training image"
-    except DatasetNotFoundError:
-        return eval_images.mean(0), "mean of the evaluated images (no training set found)"
+    """The mean training image of the data set, or of ``eval_images`` when no training set is found.
+
+    Computed once per data set and folder (every conventional system of a run needs it).
+    """
+    key = (dataset_name, str(resolve_data_dir(data_dir)))
+    if key not in _MEAN_TRAINING_IMAGES:
+        try:
+            train = load_dataset(dataset_name, "train", data_dir)
+        except DatasetNotFoundError:
+            return eval_images.mean(0), "mean of the evaluated images (no training set found)"
+        _MEAN_TRAINING_IMAGES[key] = j2k.mean_image(train.images.float() / 255.0)
+    return _MEAN_TRAINING_IMAGES[key].clone(), "mean training image"
+
+
+_MEAN_TRAINING_IMAGES: dict[tuple[str, str], torch.Tensor] = {}
 
 
 class _JPEG2000Base:
