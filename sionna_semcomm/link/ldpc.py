@@ -41,19 +41,20 @@ def qc_structure(pcm, z: int) -> dict:
         ``(column, shift)``, meaning lifted row ``r Z + i`` checks bit ``c Z + (i + shift) mod Z``.
     :raises ValueError: ``pcm`` is not made of Z x Z circulant permutations.
     """
-    coo = pcm.tocoo()
-    r, c = np.asarray(coo.row), np.asarray(coo.col)
     if pcm.shape[0] % z or pcm.shape[1] % z:
         raise ValueError(f"parity-check matrix {pcm.shape} is not a multiple of the lifting size {z}")
-    blocks = {}
-    for br, bc, shift in zip(r // z, c // z, (c % z - r % z) % z):
-        blocks.setdefault((int(br), int(bc)), set()).add(int(shift))
-    if any(len(s) != 1 for s in blocks.values()) or len(r) != len(blocks) * z:
+    rows, cols = pcm.shape[0] // z, pcm.shape[1] // z
+    coo = pcm.tocoo()
+    r, c = np.asarray(coo.row, dtype=np.int64), np.asarray(coo.col, dtype=np.int64)
+    first = r % z == 0  # each block's entry in its first row gives the block's shift
+    shift = np.full((rows, cols), -1, dtype=np.int64)
+    shift[r[first] // z, c[first] // z] = c[first] % z
+    blocks = shift[r // z, c // z]
+    expected = (c // z) * z + (r % z + blocks) % z
+    if (blocks < 0).any() or (expected != c).any() or len(r) != int((shift >= 0).sum()) * z:
         raise ValueError("parity-check matrix is not made of Z x Z circulant permutation blocks")
-    entries = [[] for _ in range(pcm.shape[0] // z)]
-    for (br, bc), shifts in sorted(blocks.items()):
-        entries[br].append((bc, shifts.pop()))
-    return {"rows": pcm.shape[0] // z, "cols": pcm.shape[1] // z, "entries": entries}
+    entries = [[(int(bc), int(shift[br, bc])) for bc in np.flatnonzero(shift[br] >= 0)] for br in range(rows)]
+    return {"rows": rows, "cols": cols, "entries": entries}
 
 
 class _RateRecovery(torch.nn.Module):
@@ -228,7 +229,8 @@ class LayeredLDPC5GDecoder(torch.nn.Module):
         iterations = torch.full((b,), self.num_iter, dtype=torch.int64, device=llr.device)
         converged = torch.zeros(b, dtype=torch.bool, device=llr.device)
         result = total.new_empty(b, self.k)
-        active = torch.arange(b, device=llr.device)
+        active = torch.arange(b, device=llr.device)  # codeword of each batch column
+        pending = torch.ones(b, dtype=torch.bool, device=llr.device)  # columns still being decoded
         for it in range(1, self.num_iter + 1):
             for g, r in enumerate(messages):
                 idx = getattr(self, f"_idx{g}")
@@ -240,17 +242,20 @@ class LayeredLDPC5GDecoder(torch.nn.Module):
             if not self.early_stop and it < self.num_iter:
                 continue
             ok = self._syndrome_ok(total)
-            done = ok if it < self.num_iter else torch.ones_like(ok)
+            done = (ok if it < self.num_iter else torch.ones_like(ok)) & pending
             if bool(done.any()):
                 finished = active[done]
                 result[finished] = torch.signbit(total[: self.k, done]).T.to(result.dtype)
                 iterations[finished] = it
                 converged[finished] = ok[done]
-                keep = ~done
-                if not bool(keep.any()):
+                pending &= ~done
+                left = int(pending.sum())
+                if left == 0:
                     break
-                active, total = active[keep], total[:, keep]
-                messages = [m[..., keep] for m in messages]
+                if 4 * left <= 3 * pending.numel():  # a quarter of the columns finished: drop them
+                    active, total = active[pending], total[:, pending]
+                    messages = [m[..., pending] for m in messages]
+                    pending = pending[pending]
         self.last_iterations, self.last_converged = iterations.reshape(lead), converged.reshape(lead)
         return result.to(llr.dtype).reshape(*lead, self.k), self.last_iterations
 
