@@ -101,7 +101,11 @@ class LayeredLDPC5GDecoder(torch.nn.Module):
     :param num_iter: maximum number of iterations (full passes over all layers).
     :param cn_update: ``"minsum"`` (normalised min-sum: ``scale * min |Q|``) or ``"boxplus"`` (exact
         belief propagation check-node rule, as Sionna's default).
-    :param scale: min-sum normalisation factor in (0, 1].
+    :param scale: min-sum normalisation factor in (0, 1]. With 0.75 and 20 iterations the block error rate is
+        that of Sionna's 20-iteration flooding BP within about 0.1 dB (slightly lower), the bit error rate within
+        about 0.1 dB (slightly higher: min-sum leaves more wrong bits in the frames it does not decode);
+        0.8125 matches the BLER more closely but has 2-4x the BER in failed frames. ``"boxplus"`` decodes
+        about 0.3 dB better than Sionna at the same iteration budget (BPSK-AWGN, k = 416 and 832; README).
     :param early_stop: stop each codeword once all parity checks hold (``False``: always ``num_iter``).
     :param llr_max: channel LLRs are clipped to ``[-llr_max, llr_max]`` (Sionna's default 20).
 
@@ -119,7 +123,7 @@ class LayeredLDPC5GDecoder(torch.nn.Module):
         assert torch.equal(bits, u) and iters.tolist() == [1, 1, 1]
     """
 
-    def __init__(self, encoder, num_iter: int = 20, cn_update: str = "minsum", scale: float = 0.8125,
+    def __init__(self, encoder, num_iter: int = 20, cn_update: str = "minsum", scale: float = 0.75,
                  early_stop: bool = True, llr_max: float = 20.0):
         super().__init__()
         if not isinstance(num_iter, int) or num_iter < 1:

@@ -112,7 +112,7 @@ def test_bler_equals_sionna_within_binomial_error():
     """Two SNR points on the slope of the waterfall, 256 frames each, the same frames for both decoders."""
     enc = _encoder(416, 832, 0)
     fast = build_ldpc_decoder("fast", enc)
-    for ebno_db, seed in ((1.0, 11), (1.75, 12)):
+    for ebno_db, seed in ((1.0, 11), (1.5, 12)):
         u, llr = _noisy(enc, 256, ebno_db, seed)
         bler = [float((d(llr) != u).any(-1).float().mean()) for d in (fast, SionnaLDPCDecoder(enc, 20))]
         p = sum(bler) / 2
