@@ -9,7 +9,8 @@ Per image (block fading: the image's channel realization is the one every other 
    ``n = 2k`` bits (Sionna ``LDPC5GEncoder``, rate matching included), mapped to BPSK/QPSK/16QAM/64QAM
    (Sionna ``Mapper``) and sent as one frame: 1 pilot OFDM symbol + the data OFDM symbols they need.
 3. The receiver (the shared :class:`~sionna_semcomm.link.ofdm.OFDMLink`: LS estimation, ZF equalisation)
-   hands symbols and effective noise to Sionna's APP ``Demapper`` and ``LDPC5GDecoder``; all codewords
+   hands symbols and effective noise to Sionna's APP ``Demapper`` and the LDPC decoder (``ldpc_decoder``:
+   the layered ``"fast"`` one or Sionna's ``LDPC5GDecoder``, :mod:`sionna_semcomm.link.ldpc`); all codewords
    of a batch of images are decoded in one call. The bytes are reassembled and JPEG2000-decoded.
 4. A codestream that does not decode, or no codestream at all (the budget is below JPEG2000's smallest
    codestream), gives the **fallback image**: the mean training image of the data set (the Deep JSCC
@@ -39,15 +40,16 @@ import math
 
 import numpy as np
 import torch
-from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
-from sionna.phy.mapping import Demapper, Mapper
 
-from sionna_semcomm.data import DatasetNotFoundError, load_dataset
+from sionna_semcomm.data import DatasetNotFoundError, load_dataset, resolve_data_dir
 from sionna_semcomm.evaluation import ImageRunner, load_eval_images
 from sionna_semcomm.link.bits import MODULATIONS
 from sionna_semcomm.link.bounds import check_limit, frame_bytes
+from sionna_semcomm.link.ldpc import DEFAULT_LDPC_DECODER, LDPC_DECODERS, build_ldpc_decoder
 from sionna_semcomm.link.ofdm import OFDMLink
 from sionna_semcomm.systems import SystemInfo
+from sionna.phy.fec.ldpc import LDPC5GEncoder  # after sionna_semcomm.link, which imports Sionna without dynamo
+from sionna.phy.mapping import Demapper, Mapper
 
 from . import jpeg2000 as j2k
 
@@ -66,6 +68,7 @@ class JPEG2000Config:
     codestream_bytes: int = 300
     max_codeword_info_bits: int = 4096
     ldpc_iterations: int = 20
+    ldpc_decoder: str = DEFAULT_LDPC_DECODER
     implicit_header: bool = False
     error_detection: bool = False
 
@@ -77,6 +80,8 @@ class JPEG2000Config:
                 raise ValueError(f"[jpeg2000] {name} must be >= 1, got {getattr(self, name)}")
         # rate 1/2: 16 coded bits per byte, 8 QPSK symbols, sent with OFDM's 5/4 cyclic-prefix overhead
         check_limit("codestream_bytes", self.codestream_bytes, frame_bytes(10 * self.codestream_bytes), "[jpeg2000] ")
+        if self.ldpc_decoder not in LDPC_DECODERS:
+            raise ValueError(f"[jpeg2000] ldpc_decoder must be one of {', '.join(LDPC_DECODERS)}, got {self.ldpc_decoder!r}")
         if self.max_codeword_info_bits > _MAX_LDPC_K:
             raise ValueError(f"[jpeg2000] max_codeword_info_bits must be <= {_MAX_LDPC_K} (5G LDPC)")
 
@@ -110,12 +115,21 @@ def _bytes_of(bits: torch.Tensor, num_bytes: int) -> bytes:
 
 
 def fallback_image(dataset_name: str, data_dir, eval_images: torch.Tensor) -> tuple[torch.Tensor, str]:
-    """The mean training image of the data set, or of ``eval_images`` when no training set is found."""
-    try:
-        train = load_dataset(dataset_name, "train", data_dir)
-        return j2k.mean_image(train.images.float() / 255.0), "mean training image"
-    except DatasetNotFoundError:
-        return eval_images.mean(0), "mean of the evaluated images (no training set found)"
+    """The mean training image of the data set, or of ``eval_images`` when no training set is found.
+
+    Computed once per data set and folder (every conventional system of a run needs it).
+    """
+    key = (dataset_name, str(resolve_data_dir(data_dir)))
+    if key not in _MEAN_TRAINING_IMAGES:
+        try:
+            train = load_dataset(dataset_name, "train", data_dir)
+        except DatasetNotFoundError:
+            return eval_images.mean(0), "mean of the evaluated images (no training set found)"
+        _MEAN_TRAINING_IMAGES[key] = j2k.mean_image(train.images.float() / 255.0)
+    return _MEAN_TRAINING_IMAGES[key].clone(), "mean training image"
+
+
+_MEAN_TRAINING_IMAGES: dict[tuple[str, str], torch.Tensor] = {}
 
 
 class _JPEG2000Base:
@@ -163,7 +177,7 @@ class ConventionalImageSystem(_JPEG2000Base):
             raise ValueError(f"{modulation}: the budget holds no codestream byte")
         kw = dict(device=device)
         self.encoder = LDPC5GEncoder(self.k, self.n, num_bits_per_symbol=bps, **kw)
-        self.decoder = LDPC5GDecoder(self.encoder, num_iter=cfg.ldpc_iterations, hard_out=True, **kw)
+        self.decoder = build_ldpc_decoder(cfg.ldpc_decoder, self.encoder, cfg.ldpc_iterations)
         self.mapper = Mapper(kind, bps, **kw)
         self.demapper = Demapper("app", kind, bps, **kw)
         self.num_symbols = math.ceil(self.num_codewords * self.n / bps)
@@ -206,7 +220,8 @@ class ConventionalImageSystem(_JPEG2000Base):
         x = self.mapper(torch.nn.functional.pad(cw, (0, pad)))
         out = self.link(x, snr_db, taps=taps)
         llr = self.demapper(out["x_hat"], out["no_eff"])[:, : self.num_codewords * self.n]
-        bits_hat = self.decoder(llr.reshape(b, self.num_codewords, self.n)).reshape(b, -1)
+        bits_hat, iterations = self.decoder.decode(llr.reshape(b, self.num_codewords, self.n))
+        bits_hat = bits_hat.reshape(b, -1)
 
         bit_errors = bits_total = block_errors = blocks = 0
         received = []
@@ -227,7 +242,8 @@ class ConventionalImageSystem(_JPEG2000Base):
                 received.append(_bytes_of(bits_hat[j], len(data)))
         x_hat, failures = self._decode(index, received)
         return {"x_hat": x_hat, "bit_errors": bit_errors, "bits": bits_total, "block_errors": block_errors,
-                "blocks": blocks, "decode_failures": failures}
+                "blocks": blocks, "decode_failures": failures, "ldpc_iterations": int(iterations.sum()),
+                "ldpc_codewords": iterations.numel()}
 
 
 class CapacityImageSystem(_JPEG2000Base):
@@ -279,6 +295,8 @@ def _jpeg2000_config(scenario, options) -> JPEG2000Config:
         kw["mode"] = options.extra["jpeg2000_mode"]
     if options.extra.get("jpeg2000_bytes"):
         kw["codestream_bytes"] = options.extra["jpeg2000_bytes"]
+    if options.extra.get("ldpc_decoder"):
+        kw["ldpc_decoder"] = options.extra["ldpc_decoder"]
     return JPEG2000Config(**kw)
 
 

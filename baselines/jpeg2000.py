@@ -74,6 +74,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import io
 import math
 import threading
@@ -287,15 +288,37 @@ def encode_to_budget(image, max_bytes: int, settings: J2KSettings = J2KSettings(
     is never below :func:`min_codestream_bytes` but can exceed it by some tens of bytes (CIFAR-10: 102 to
     126 bytes against a bound of 102), so ``None`` is possible for budgets slightly above that bound.
 
+    Results are remembered (the latest :data:`_BUDGET_CACHE_SIZE`, keyed by a hash of the pixels, the budget
+    and the settings): the conventional links of every modulation search the same images and budgets.
+
     :param image: as for :func:`encode`.
     :param max_bytes: budget in bytes (what is sent, see ``implicit_header``).
     :param settings: :class:`J2KSettings`.
     :output: ``bytes`` with ``len <= max_bytes``, or ``None``.
     """
     arr = _to_uint8(image)
-    raw = arr.size
     if max_bytes < 1:
         return None
+    key = (hashlib.blake2b(arr.tobytes(), digest_size=16).digest(), arr.shape, int(max_bytes), settings)
+    with _budget_lock:
+        if key in _budget_cache:
+            return _budget_cache[key]
+    out = _search_budget(arr, max_bytes, settings)
+    with _budget_lock:
+        _budget_cache[key] = out
+        while len(_budget_cache) > _BUDGET_CACHE_SIZE:
+            del _budget_cache[next(iter(_budget_cache))]
+    return out
+
+
+_BUDGET_CACHE_SIZE = 65536  # codestreams of a few hundred bytes: a few tens of MB at most
+_budget_cache: dict = {}
+_budget_lock = threading.Lock()
+
+
+def _search_budget(arr: np.ndarray, max_bytes: int, settings: J2KSettings) -> bytes | None:
+    """:func:`encode_to_budget`'s bisection on a ``uint8`` image."""
+    raw = arr.size
 
     def at(t: int | None) -> bytes:
         return _payload(_pil_encode(arr, None if t is None else raw / t, settings), settings)

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from .argtypes import (ArgumentParser, class_index, figure_file, file_or_name, finite_float, input_dir, input_file,
                        known_name, output_dir, output_file, positive_int, psr_db, seed, snr_db)
+from .runtime import add_threads_argument, apply_threads
 
 __all__ = ["setup_args", "main", "attack_registry"]
 
@@ -95,6 +96,7 @@ def setup_args() -> argparse.ArgumentParser:
     t.add_argument("--num-blocks", type=positive_int, help="generator Linear+LeakyReLU blocks (default 3)")
     t.add_argument("--seed", type=seed, help="run seed (default: the scenario's)")
     t.add_argument("--device", default="auto")
+    add_threads_argument(t)
     t.add_argument("--resume", action="store_true",
                    help="continue from OUT_DIR/resume.pt (a fresh start, with a note, when there is none yet)")
     t.add_argument("--no-progress", action="store_true")
@@ -116,6 +118,7 @@ def setup_args() -> argparse.ArgumentParser:
     d.add_argument("--data-dir", type=input_dir)
     d.add_argument("--seed", type=seed)
     d.add_argument("--device", default="auto")
+    add_threads_argument(d)
     d.add_argument("--out", type=output_file, help="results JSON")
     d.add_argument("--no-progress", action="store_true")
 
@@ -352,6 +355,8 @@ def main(argv: list[str] | None = None):
         for info in registry.list_attacks():
             print(f"  {info.name:<10} [{info.kind}] {info.description}")
         return registry.list_attacks()
+    if args.command in ("train", "detect"):
+        apply_threads(args.threads)
     if args.command == "train":
         return _train(args, argv)
     if args.command == "detect":

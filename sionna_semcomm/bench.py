@@ -9,19 +9,28 @@ Measures, in one run and on one device:
   backward w.r.t. a time-domain perturbation at the receiver input. Throughput is payload complex
   symbols per second (``batch * K / seconds``); ``ratio`` is ``time_ours / time_reference`` (how many
   times slower the Sionna-based link is; the project's target is ``ratio <= 2``);
-* Sionna's ``LDPC5GDecoder`` (rate 1/2, 20 iterations): information bits per second;
-* the whole :class:`~sionna_semcomm.link.bits.BitLink` (uncoded and LDPC-coded QPSK): frames per second;
+* the two LDPC decoders of :mod:`~sionna_semcomm.link.ldpc` (rate 1/2, at most 20 iterations) on the same
+  BPSK-AWGN codewords (``--ldpc-ebno-db``): information bits per second, mean iterations, BLER, speedup over
+  Sionna's ``LDPC5GDecoder``;
+* the whole :class:`~sionna_semcomm.link.bits.BitLink` (uncoded, and LDPC-coded QPSK with each decoder):
+  frames per second;
 * the cost of the attacks (:func:`bench_attacks`): perturbations per second of SemAdv and PGM (input-agnostic
   generators: one MLP pass per perturbation, no system, no signal) against FGM and PGD (white-box, per
   input: forward + backward passes through the whole system and link per step), at the same batch size,
   on the paper's CIFAR-10 point (MobileSC with K = 384, random weights: the cost does not depend on them).
 
+* with ``--thread-policy`` / ``--loaded``: the CPU thread policy (:mod:`~sionna_semcomm.bench_threads`),
+  without / with a competitor process it starts and stops itself.
+
 Warm-up calls are excluded; each figure is the median of ``--repeats`` timed calls; the link and its
-reference are timed interleaved (alternating order) so that they see the same machine state.
+reference (and the two LDPC decoders) are timed interleaved (alternating order) so that they see the same
+machine state.
 
 Examples::
 
     python -m sionna_semcomm.bench --out bench.json
+    python -m sionna_semcomm.bench --threads 1 --clock process --skip-attacks --ldpc-ebno-db 1.5 2 3
+    python -m sionna_semcomm.bench --skip-link --skip-ldpc --skip-attacks --thread-policy --loaded
     python -m sionna_semcomm.bench --batch-sizes 64 256 --repeats 30 --threads 2
     python -m sionna_semcomm.bench --quick --out /tmp/bench.json
 """
@@ -38,16 +47,18 @@ from typing import Callable
 import torch
 
 from .atomic import atomic_write_json
-from .argtypes import ArgumentParser, nonnegative_int, output_file, positive_int
+from .bench_threads import bench_threads, format_threads
+from .argtypes import ArgumentParser, finite_float, nonnegative_int, output_file, positive_int
 from .results import versions
-from .runtime import make_generator, resolve_device
+from .runtime import add_threads_argument, apply_threads, make_generator, resolve_device
 
 __all__ = ["ReferenceOFDMLink", "time_interleaved", "bench_link", "bench_ldpc", "bench_bitlink", "bench_attacks",
            "setup_args", "main"]
 
 TARGET_RATIO = 2.0
 LINK_MODES = ("fwd", "fwd_bwd_x", "fwd_bwd_p")
-LDPC_CODES = ((832, 1664), (1664, 3328))
+LDPC_CODES = ((832, 1664), (1664, 3328), (2400, 4800))  # bit links (QPSK, 16QAM); JPEG2000 at 300 bytes
+LDPC_EBNO_DB = (2.0,)
 
 
 # ---------------------------------------------------------------------------------------------- reference
@@ -261,53 +272,72 @@ def bench_link(batch_sizes, repeats: int, warmup: int, device: str, precision: s
     return rows
 
 
-def bench_ldpc(batch_size: int, repeats: int, warmup: int, device: str, codes=LDPC_CODES, num_iter: int = 20,
-               precision: str = "single", clock: str = "wall") -> list[dict]:
-    """Sionna ``LDPC5GDecoder`` (flooding, 20 iterations, hard output) on BPSK-AWGN LLRs at Eb/N0 = 2 dB.
+def ldpc_codewords(k: int, n: int, batch_size: int, ebno_db: float, device: str, precision: str = "single",
+                   seed: int = 1):
+    """A batch of random 5G LDPC codewords (rate ``k/n``, Sionna's encoder) sent as BPSK over AWGN at ``ebno_db``.
 
-    :output: rows ``{"k", "n", "num_iter", "batch_size", "seconds", "info_bits_per_s"}``.
+    :output: ``(encoder, info bits [batch, k], channel logits [batch, n])``.
     """
-    from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
+    from sionna.phy.fec.ldpc import LDPC5GEncoder
+
+    enc = LDPC5GEncoder(k, n, precision=precision, device=device)
+    dtype = torch.float64 if precision == "double" else torch.float32
+    g = torch.Generator(device=device).manual_seed(seed)
+    bits = torch.randint(0, 2, (batch_size, k), generator=g, device=device).to(dtype)
+    with torch.no_grad():
+        c = enc(bits)
+    no = 1 / (2 * (k / n) * 10 ** (ebno_db / 10))
+    y = (2 * c - 1) + math.sqrt(no) * torch.randn(c.shape, generator=g, device=device, dtype=dtype)
+    return enc, bits, 2 * y / no  # logits log p(1)/p(0) (Sionna's convention)
+
+
+def bench_ldpc(batch_size: int, repeats: int, warmup: int, device: str, codes=LDPC_CODES, num_iter: int = 20,
+               precision: str = "single", clock: str = "wall", ebno_db=LDPC_EBNO_DB) -> list[dict]:
+    """Both LDPC decoders (:mod:`~sionna_semcomm.link.ldpc`: Sionna's flooding BP, always ``num_iter``
+    iterations, and the layered ``"fast"`` one, at most ``num_iter``) on the same BPSK-AWGN codewords,
+    timed interleaved.
+
+    :output: rows ``{"decoder", "k", "n", "ebno_db", "num_iter", "batch_size", "seconds", "info_bits_per_s",
+        "mean_iterations", "bler", "speedup"}``; ``speedup`` is Sionna's time over this decoder's.
+    """
+    from .link.ldpc import LDPC_DECODERS, build_ldpc_decoder
 
     rows = []
-    g = torch.Generator(device=device).manual_seed(1)
     for k, n in codes:
-        enc = LDPC5GEncoder(k, n, precision=precision, device=device)
-        dec = LDPC5GDecoder(enc, num_iter=num_iter, hard_out=True, precision=precision, device=device)
-        dtype = torch.float64 if precision == "double" else torch.float32
-        bits = torch.randint(0, 2, (batch_size, k), generator=g, device=device).to(dtype)
-        with torch.no_grad():
-            c = enc(bits)
-        no = 1 / (2 * (k / n) * 10 ** 0.2)  # BPSK, Eb/N0 = 2 dB
-        y = (2 * c - 1) + math.sqrt(no) * torch.randn(c.shape, generator=g, device=device, dtype=dtype)
-        llr = 2 * y / no  # log p(1)/p(0) (Sionna's convention)
-
-        def run():
-            with torch.no_grad():
-                dec(llr)
-
-        sec = statistics.median(time_interleaved({"dec": run}, repeats, warmup, device, clock)["dec"])
-        rows.append({"k": k, "n": n, "num_iter": num_iter, "batch_size": batch_size, "seconds": sec,
-                     "info_bits_per_s": batch_size * k / sec})
+        for snr in ebno_db:
+            enc, bits, llr = ldpc_codewords(k, n, batch_size, snr, device, precision)
+            decoders = {name: build_ldpc_decoder(name, enc, num_iter) for name in LDPC_DECODERS}
+            times = time_interleaved({name: (lambda d=d: d.decode(llr)) for name, d in decoders.items()},
+                                     repeats, warmup, device, clock)
+            sec = {name: statistics.median(t) for name, t in times.items()}
+            for name, dec in decoders.items():
+                bits_hat, iterations = dec.decode(llr)
+                rows.append({"decoder": name, "k": k, "n": n, "ebno_db": snr, "num_iter": num_iter,
+                             "batch_size": batch_size, "seconds": sec[name], "info_bits_per_s": batch_size * k / sec[name],
+                             "mean_iterations": float(iterations.float().mean()),
+                             "bler": float((bits_hat != bits).any(dim=-1).float().mean()),
+                             "speedup": sec["sionna"] / sec[name]})
     return rows
 
 
 def bench_bitlink(batch_size: int, repeats: int, warmup: int, device: str, precision: str = "single",
                   snr_db: float = 10.0, clock: str = "wall") -> list[dict]:
-    """Whole :class:`~sionna_semcomm.link.bits.BitLink` (bits -> QPSK -> link -> APP -> LDPC), K = 384.
+    """Whole :class:`~sionna_semcomm.link.bits.BitLink` (bits -> QPSK -> link -> APP -> LDPC), K = 384: uncoded,
+    and coded with each LDPC decoder.
 
-    :output: rows ``{"system", "batch_size", "seconds", "frames_per_s", "info_bits_per_s"}``.
+    :output: rows ``{"system", "ldpc_decoder", "batch_size", "seconds", "frames_per_s", "info_bits_per_s"}``.
     """
     from .link.bits import BitLink
     from .link.config import LinkConfig
+    from .link.ldpc import LDPC_DECODERS
     from .link.ofdm import OFDMLink
 
     rows = []
-    for coded in (False, True):
+    for coded, decoder in [(False, None)] + [(True, d) for d in LDPC_DECODERS]:
         link = OFDMLink(384, LinkConfig(normalize="none"), seed=0, precision=precision, device=device)
-        bl = BitLink(link, "qpsk", coded=coded)
+        bl = BitLink(link, "qpsk", coded=coded, **({"ldpc_decoder": decoder} if coded else {}))
         sec = statistics.median(time_interleaved({"bl": lambda: bl(batch_size, snr_db)}, repeats, warmup, device, clock)["bl"])
-        rows.append({"system": ("ldpc" if coded else "uncoded") + "-qpsk", "batch_size": batch_size,
+        rows.append({"system": ("ldpc" if coded else "uncoded") + "-qpsk", "ldpc_decoder": decoder, "batch_size": batch_size,
                      "info_bits_per_frame": bl.info_bits_per_frame, "seconds": sec,
                      "frames_per_s": batch_size / sec, "info_bits_per_s": batch_size * bl.info_bits_per_frame / sec})
     return rows
@@ -375,7 +405,10 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--clock", choices=list(CLOCKS), default="wall",
                    help="wall: elapsed time; process: CPU seconds of this process (CPU only; with --threads 1 it "
                         "is robust to other jobs on a shared machine) (default: %(default)s)")
-    p.add_argument("--threads", type=positive_int, help="torch.set_num_threads (default: torch's choice)")
+    add_threads_argument(p)
+    p.add_argument("--ldpc-ebno-db", nargs="+", type=finite_float("Eb/N0"), default=list(LDPC_EBNO_DB),
+                   help="Eb/N0 [dB] of the BPSK-AWGN codewords both LDPC decoders decode (default: %(default)s)")
+    p.add_argument("--skip-link", action="store_true", help="skip the link-vs-reference figures")
     p.add_argument("--skip-ldpc", action="store_true", help="skip the LDPC decoder and BitLink figures")
     p.add_argument("--skip-attacks", action="store_true", help="skip the attack-cost figures")
     p.add_argument("--attack-batch-size", type=positive_int, default=64, help="images per attack call (default: %(default)s)")
@@ -385,6 +418,11 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--train-scenario", default="rayleigh_cifar", help="scenario of the training-step figures (default: %(default)s)")
     p.add_argument("--train-batch-sizes", nargs="+", type=positive_int, default=[64, 128],
                    help="training-step batch sizes (default: %(default)s)")
+    p.add_argument("--thread-policy", action="store_true",
+                   help="time train / evaluate / link / LDPC / PGD workloads at 1 thread, one per core and the thread "
+                        "policy's choice (wall clock)")
+    p.add_argument("--loaded", action="store_true",
+                   help="the same with a competitor process (a busy loop this command starts and stops) on the machine")
     p.add_argument("--profile", action="store_true", help="print torch.profiler tables of OFDMLink at the largest batch")
     p.add_argument("--quick", action="store_true", help="tiny run (batch 8, 2 repeats, LDPC batch 4): checks the tool, not the speed")
     p.add_argument("--out", default="bench.json", type=output_file, help="JSON file to write (default: %(default)s)")
@@ -401,10 +439,13 @@ def _table(doc: dict) -> str:
         lines.append(f"{r['batch_size']:>6} {r['mode']:<10} {r['ours_symbols_per_s']:>14.4g} {r['reference_symbols_per_s']:>14.4g} "
                      f"{1e3 * r['ours_s']:>10.2f} {1e3 * r['reference_s']:>10.2f} {r['ratio']:>7.2f} {r['ratio_of_min']:>6.2f}")
     if doc.get("ldpc"):
-        lines += ["", f"{'LDPC5GDecoder':<20} {'batch':>6} {'iter':>5} {'ms/call':>10} {'info bit/s':>12}"]
+        lines += ["", "LDPC decoders on the same BPSK-AWGN codewords (info bit/s; speedup = Sionna's time / this one's)",
+                  f"{'decoder':<8} {'k':>5} {'n':>5} {'Eb/N0':>6} {'batch':>6} {'ms/call':>10} {'info bit/s':>12} "
+                  f"{'mean iter':>9} {'BLER':>7} {'speedup':>8}"]
         for r in doc["ldpc"]:
-            lines.append(f"{'k=%d n=%d' % (r['k'], r['n']):<20} {r['batch_size']:>6} {r['num_iter']:>5} "
-                         f"{1e3 * r['seconds']:>10.1f} {r['info_bits_per_s']:>12.4g}")
+            lines.append(f"{r['decoder']:<8} {r['k']:>5} {r['n']:>5} {r['ebno_db']:>6g} {r['batch_size']:>6} "
+                         f"{1e3 * r['seconds']:>10.1f} {r['info_bits_per_s']:>12.4g} {r['mean_iterations']:>9.2f} "
+                         f"{r['bler']:>7.3f} {r['speedup']:>8.2f}")
     if doc.get("attacks"):
         lines += ["", f"{'attack':<20} {'batch':>6} {'grad passes':>11} {'ms/call':>10} {'perturb./s':>12}"]
         for r in doc["attacks"]:
@@ -413,8 +454,11 @@ def _table(doc: dict) -> str:
     if doc.get("bitlink"):
         lines += ["", f"{'BitLink':<20} {'batch':>6} {'ms/call':>10} {'frames/s':>10} {'info bit/s':>12}"]
         for r in doc["bitlink"]:
-            lines.append(f"{r['system']:<20} {r['batch_size']:>6} {1e3 * r['seconds']:>10.1f} {r['frames_per_s']:>10.4g} "
+            name = r["system"] + (f" ({r['ldpc_decoder']})" if r.get("ldpc_decoder") else "")
+            lines.append(f"{name:<20} {r['batch_size']:>6} {1e3 * r['seconds']:>10.1f} {r['frames_per_s']:>10.4g} "
                          f"{r['info_bits_per_s']:>12.4g}")
+    for t in doc.get("threads", []):
+        lines += ["", format_threads(t)]
     return "\n".join(lines)
 
 
@@ -441,8 +485,7 @@ def _profile(batch_size: int, device: str, precision: str) -> None:
 def main(argv=None) -> dict:
     args = setup_args().parse_args(argv)
     device = resolve_device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     batch_sizes, repeats, warmup = args.batch_sizes, args.repeats, args.warmup
     ldpc_batch, ldpc_repeats, codes = args.ldpc_batch_size, args.ldpc_repeats, LDPC_CODES
     ldpc_warmup = min(warmup, 1)
@@ -453,10 +496,11 @@ def main(argv=None) -> dict:
 
     if args.clock == "process" and device.startswith("cuda"):
         raise SystemExit("--clock process measures CPU time only: use --clock wall on CUDA")
-    link_rows = bench_link(batch_sizes, repeats, warmup, device, args.precision, clock=args.clock)
+    link_rows = [] if args.skip_link else bench_link(batch_sizes, repeats, warmup, device, args.precision, clock=args.clock)
     ldpc_rows = bitlink_rows = []
     if not args.skip_ldpc:
-        ldpc_rows = bench_ldpc(ldpc_batch, ldpc_repeats, ldpc_warmup, device, codes, precision=args.precision, clock=args.clock)
+        ldpc_rows = bench_ldpc(ldpc_batch, ldpc_repeats, ldpc_warmup, device, codes, precision=args.precision, clock=args.clock,
+                               ebno_db=args.ldpc_ebno_db)
         bitlink_rows = bench_bitlink(ldpc_batch, ldpc_repeats, ldpc_warmup, device, args.precision, clock=args.clock)
     attack_rows = []
     if not args.skip_attacks:
@@ -469,6 +513,9 @@ def main(argv=None) -> dict:
         for b in ([4] if args.quick else args.train_batch_sizes):
             training_rows.append(bench_training(args.train_scenario, b, 1 if args.quick else attack_repeats,
                                                 min(warmup, 1), device, args.clock))
+    thread_docs = []
+    for loaded in [False] * args.thread_policy + [True] * args.loaded:
+        thread_docs.append(bench_threads(loaded, 1 if args.quick else 5, 1, device, tiny=args.quick))
     doc = {
         "name": "bench",
         "versions": versions(),
@@ -484,14 +531,15 @@ def main(argv=None) -> dict:
                    "channel": "rayleigh_multipath, 8 taps, exponential PDP (decay 4)", "csi": "ls", "equalizer": "zf",
                    "snr_db": 10.0, "ratio": "time ours / time reference", "target_ratio": TARGET_RATIO},
         "link": link_rows,
-        "max_ratio": max(r["ratio"] for r in link_rows),
-        "within_target": all(r["ratio"] <= TARGET_RATIO for r in link_rows),
+        "max_ratio": max((r["ratio"] for r in link_rows), default=None),
+        "within_target": all(r["ratio"] <= TARGET_RATIO for r in link_rows) if link_rows else None,
         "ldpc": ldpc_rows,
         "bitlink": bitlink_rows,
         "attacks": attack_rows,
         "training": training_rows,
         "attack_config": {"system": "tiny" if args.quick else "mobilesc (K=384, random weights)", "psr_db": -6.0,
                           "snr_db": 10.0, "pgd_steps": attack_steps, "unit": "perturbations (frames) per second"},
+        "threads": thread_docs,
     }
     atomic_write_json(args.out, doc)
     print(_table(doc))

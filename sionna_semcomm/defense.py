@@ -332,6 +332,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     from .attacks import load_generator_attack
     from .data.sources import load_training_data
     from .outputs import checked_out_dir
+    from .runtime import apply_threads
     from .train import run_training, train_config_for
 
     args = setup_args().parse_args(argv)
@@ -363,8 +364,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     train_set, val_set = data.train, data.val
     if args.num_train:
         train_set = train_set.subset(torch.arange(min(args.num_train, len(train_set))))
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     torch.manual_seed(seed)
     metadata = {"scenario": scenario.name, "seed": seed, "base_checkpoint": system_info, "dataset": scenario.images.dataset,
                 "command": "python -m sionna_semcomm.defense " + " ".join(argv if argv is not None else sys.argv[1:]),

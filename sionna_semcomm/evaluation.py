@@ -11,7 +11,7 @@ An image system implements::
     prepare(images [N,C,H,W], labels [N]) -> None   # SNR-independent work, once (e.g. JPEG2000 encoding)
     transmit(index [B], images [B,C,H,W], labels [B], snr_db, taps [B,L]) -> dict with
         "x_hat" [B,C,H,W] in [0,1] (optional "logits" [B,classes]; optional counters
-        "bit_errors", "bits", "block_errors", "blocks", "decode_failures")
+        "bit_errors", "bits", "block_errors", "blocks", "decode_failures", "ldpc_iterations", "ldpc_codewords")
     accounting() -> dict                # ofdm_symbols_per_image, channel_uses_per_image, ...
     config() -> dict
 
@@ -218,7 +218,7 @@ class ImageRunner:
                 for pp, ps in self._batch_powers(out):
                     acc["pp"].append(pp)
                     acc["ps"].append(ps)
-            for key in ("bit_errors", "bits", "block_errors", "blocks", "decode_failures"):
+            for key in ("bit_errors", "bits", "block_errors", "blocks", "decode_failures", "ldpc_iterations", "ldpc_codewords"):
                 if key in out:
                     counters[key] = counters.get(key, 0) + int(out[key])
             acc["labels"].append(labels.cpu())
@@ -241,6 +241,8 @@ class ImageRunner:
             result["ber"], result["bits"] = counters["bit_errors"] / counters["bits"], counters["bits"]
         if counters.get("blocks"):
             result["bler"], result["blocks"] = counters["block_errors"] / counters["blocks"], counters["blocks"]
+        if counters.get("ldpc_codewords"):
+            result["ldpc_iterations"] = counters["ldpc_iterations"] / counters["ldpc_codewords"]
         if "decode_failures" in counters:
             result["decode_failure_rate"] = counters["decode_failures"] / n
         if self.attack is not None:

@@ -13,6 +13,7 @@ import argparse
 
 from .argtypes import ArgumentParser, figure_file, input_file, known_name, positive_int, snr_db
 from .results import METRIC_LABELS, plot_runs, read_runs
+from .runtime import add_threads_argument, apply_threads
 
 __all__ = ["table4", "setup_args", "main"]
 
@@ -59,11 +60,14 @@ def setup_args() -> argparse.ArgumentParser:
     r.add_argument("--image-shape", type=positive_int, nargs=3, default=[3, 32, 32], metavar=("C", "H", "W"))
     r.add_argument("--num-symbols", type=positive_int)
     r.add_argument("--device", default="cpu")
+    for sp in (t, q, r):
+        add_threads_argument(sp)
     return p
 
 
 def main(argv: list[str] | None = None) -> str:
     args = setup_args().parse_args(argv)
+    apply_threads(args.threads)
     if args.command == "table3":
         from .models import table3
         from .train import _registry

@@ -35,8 +35,10 @@ LOG_METRICS = {"ber", "bler", "ber_theory"}
 
 
 def versions() -> dict:
-    """Versions of the software that produced a result."""
-    out = {"python": platform.python_version()}
+    """Versions of the software that produced a result, and the CPU threads it ran with."""
+    from .runtime import thread_setting
+
+    out = {"python": platform.python_version(), "threads": thread_setting()}
     for pkg in ("sionna-semcomm", "sionna-no-rt", "torch", "numpy"):
         try:
             out[pkg] = metadata.version(pkg)

@@ -1,16 +1,23 @@
-"""The one place that decides devices and random streams.
+"""The one place that decides devices, CPU threads and random streams.
 
-Nothing else in the package calls ``.cuda()`` or seeds global generators: callers pass a device string
-from :func:`resolve_device` and generators from :func:`make_generator`.
+Nothing else in the package calls ``.cuda()``, ``torch.set_num_threads`` or seeds global generators: callers
+pass a device string from :func:`resolve_device`, apply the thread policy with :func:`apply_threads` and take
+generators from :func:`make_generator`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 
 import torch
 
-__all__ = ["resolve_device", "make_generator"]
+__all__ = ["resolve_device", "make_generator", "default_threads", "apply_threads", "thread_setting",
+           "add_threads_argument", "usable_cores", "busy_cores", "THREADS_ENV"]
+
+THREADS_ENV = "SIONNA_SEMCOMM_THREADS"  # a thread count every command takes as its default (workers, tests)
+_applied: dict = {}  # what apply_threads decided last (torch's thread count is process-wide state anyway)
 
 
 def optional_module(name: str):
@@ -62,3 +69,123 @@ def make_generator(seed: int, stream: str, device: str = "cpu") -> torch.Generat
     g = torch.Generator(device=device)
     g.manual_seed(int.from_bytes(digest[:8], "little") & ((1 << 63) - 1))
     return g
+
+
+# ---------------------------------------------------------------------------------------------- CPU threads
+def usable_cores() -> list[int]:
+    """The CPUs this process may run on (``os.sched_getaffinity``; all CPUs where that does not exist)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def _cpu_jiffies(cpus: list[int]) -> tuple[int, int] | None:
+    """``(busy, total)`` clock ticks of ``cpus`` since boot from ``/proc/stat``; ``None`` where it is not readable."""
+    try:
+        with open("/proc/stat") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    wanted = {f"cpu{c}" for c in cpus}
+    busy = total = 0
+    for line in lines:
+        fields = line.split()
+        if fields and fields[0] in wanted:
+            ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+            total += sum(ticks)
+            busy += sum(ticks) - ticks[3] - ticks[4]
+    return (busy, total) if total else None
+
+
+def _own_ticks() -> int | None:
+    """CPU clock ticks (user + system) used so far by this process, all its threads."""
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def busy_cores(cpus: list[int] | None = None, window_s: float = 0.1) -> float | None:
+    """How many of ``cpus`` (default: :func:`usable_cores`) other processes keep busy, measured over
+    ``window_s`` seconds (this process's own CPU time is left out); ``None`` where ``/proc`` is not available."""
+    cpus = usable_cores() if cpus is None else cpus
+    first, own0 = _cpu_jiffies(cpus), _own_ticks()
+    if first is None or own0 is None:
+        return None
+    time.sleep(window_s)
+    second, own1 = _cpu_jiffies(cpus), _own_ticks()
+    if second is None or own1 is None or second[1] <= first[1]:
+        return None
+    busy = (second[0] - first[0]) - (own1 - own0)
+    return max(0.0, len(cpus) * busy / (second[1] - first[1]))
+
+
+def default_threads(workers: int = 1) -> tuple[int, str]:
+    """The thread count a command uses when it is not given one, and why: ``(threads, reason)``.
+
+    In order: ``$SIONNA_SEMCOMM_THREADS`` (set by ``reproduce --jobs`` for its workers, and by the tests);
+    ``$OMP_NUM_THREADS`` (what Ray gives a task, or the user's choice); otherwise the cores this process may use
+    (:func:`usable_cores`) divided among ``workers`` processes of the same job (``reproduce --jobs N``;
+    ``$LOCAL_WORLD_SIZE`` under ``torchrun``), and never more than the cores no other process keeps busy
+    right now (:func:`busy_cores`): on a core shared with a busy process, torch's OpenMP threads wait for
+    each other at every operation, and 2 threads run at 0.45-0.56x the speed of 1 (measured on a 2-core
+    machine, ``python -m sionna_semcomm.bench --loaded``). At least 1.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    for env in (THREADS_ENV, "OMP_NUM_THREADS"):
+        value = os.environ.get(env, "").strip()
+        if value:
+            try:
+                n = int(value)
+            except ValueError:
+                raise ValueError(f"${env} must be a positive integer, got {value!r}") from None
+            if n < 1:
+                raise ValueError(f"${env} must be a positive integer, got {value!r}")
+            return n, f"${env}"
+    local = os.environ.get("LOCAL_WORLD_SIZE", "").strip()
+    if local.isdigit() and int(local) > 1:
+        workers = max(workers, int(local))
+    cpus = usable_cores()
+    share = max(1, len(cpus) // workers)
+    busy = busy_cores(cpus)
+    if busy is None:
+        return share, f"{len(cpus)} usable cores / {workers} worker(s)"
+    free = max(1, len(cpus) - round(busy))
+    return min(share, free), f"{len(cpus)} usable cores / {workers} worker(s), {busy:.1f} kept busy by other processes"
+
+
+def apply_threads(threads: int | None = None, workers: int = 1) -> int:
+    """Set torch's CPU thread count: ``threads`` when given, else :func:`default_threads`; returns it.
+
+    The decision is recorded for the results (:func:`thread_setting`).
+
+    :raises ValueError: ``threads`` below 1, or a malformed environment variable.
+    """
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be a positive int, got {threads!r}")
+        reason = "--threads"
+    else:
+        threads, reason = default_threads(workers)
+    torch.set_num_threads(threads)
+    _applied.clear()
+    _applied.update({"threads": threads, "reason": reason, "usable_cores": len(usable_cores())})
+    return threads
+
+
+def thread_setting() -> dict:
+    """``{"threads", "reason", "usable_cores"}`` of the last :func:`apply_threads`, or torch's current count."""
+    return dict(_applied) if _applied else {"threads": torch.get_num_threads(), "reason": "torch default",
+                                            "usable_cores": len(usable_cores())}
+
+
+def add_threads_argument(parser) -> None:
+    """The ``--threads`` option every command shares (:func:`apply_threads` applies it)."""
+    from .argtypes import positive_int
+
+    parser.add_argument("--threads", type=positive_int,
+                        help="torch CPU threads (default: the usable cores not kept busy by other processes, shared "
+                             f"among the workers of the job; ${THREADS_ENV} or $OMP_NUM_THREADS override)")

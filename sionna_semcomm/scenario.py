@@ -16,7 +16,8 @@ File layout (all sections optional except what a system needs)::
                 # pilot_symbol_indices, num_data_ofdm_symbols, clipping_ratio, csi, equalizer,
                 # perturbation_domain, perturb_pilots
     [channel]   # kind = "awgn" | "rayleigh_flat" | "rayleigh_multipath", num_taps, decay
-    [bits]      # num_bits, batch_size, num_data_ofdm_symbols (frame length of the bit links), ldpc_iterations
+    [bits]      # num_bits, batch_size, num_data_ofdm_symbols (frame length of the bit links), ldpc_iterations,
+                # ldpc_decoder ("fast" | "sionna")
     [images]    # dataset, num_images, batch_size, num_symbols (K complex symbols per image)
     [jpeg2000]  # conventional links: mode, budget_data_ofdm_symbols, codestream_bytes, ...
     [model]     # learned system: codec, classify_from, classifier_width, codec_hparams
@@ -34,6 +35,7 @@ from pathlib import Path
 
 from .link.channels import ChannelSpec
 from .link.config import LinkConfig
+from .link.ldpc import DEFAULT_LDPC_DECODER, LDPC_DECODERS
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "list_scenarios", "scenario_dirs"]
 
@@ -50,6 +52,11 @@ class BitsConfig:
     batch_size: int = 64
     num_data_ofdm_symbols: int = 13
     ldpc_iterations: int = 20
+    ldpc_decoder: str = DEFAULT_LDPC_DECODER
+
+    def __post_init__(self):
+        if self.ldpc_decoder not in LDPC_DECODERS:
+            raise ValueError(f"[bits] ldpc_decoder must be one of {', '.join(LDPC_DECODERS)}, got {self.ldpc_decoder!r}")
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "": {"description": (str,), "seed": (int,), "snr_db": (list,), "systems": (list,)},
     "link": _LINK_KEYS,
     "channel": {"kind": (str,), "num_taps": (int,), "decay": _NUMBER},
-    "bits": {"num_bits": (int,), "batch_size": (int,), "num_data_ofdm_symbols": (int,), "ldpc_iterations": (int,)},
+    "bits": {"num_bits": (int,), "batch_size": (int,), "num_data_ofdm_symbols": (int,), "ldpc_iterations": (int,),
+             "ldpc_decoder": (str,)},
     "images": {"dataset": (str,), "num_images": (int,), "batch_size": (int,), "num_symbols": (int,)},
     # conventional links (baselines.conventional validates the values)
     "jpeg2000": {
@@ -132,6 +140,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "codestream_bytes": (int,),
         "max_codeword_info_bits": (int,),
         "ldpc_iterations": (int,),
+        "ldpc_decoder": (str,),
         "implicit_header": (bool,),
         "error_detection": (bool,),
     },

@@ -95,7 +95,9 @@ class BitSystemRunner:
         )
         num_symbols = scenario.bits.num_data_ofdm_symbols * link_cfg.fft_size
         link = OFDMLink(num_symbols, link_cfg, seed=options.seed, device=options.device)
-        self.bitlink = BitLink(link, modulation, coded, num_iter=scenario.bits.ldpc_iterations)
+        self.ldpc_decoder = options.extra.get("ldpc_decoder") or scenario.bits.ldpc_decoder
+        self.bitlink = BitLink(link, modulation, coded, num_iter=scenario.bits.ldpc_iterations,
+                               ldpc_decoder=self.ldpc_decoder)
         self.modulation, self.coded = modulation, coded
         self.num_bits = options.num_bits or scenario.bits.num_bits
         self.batch_size = options.batch_size or scenario.bits.batch_size
@@ -107,6 +109,8 @@ class BitSystemRunner:
             "ldpc_rate": 0.5 if self.coded else None,
             "ldpc_n": self.bitlink.n if self.coded else None,
             "ldpc_k": self.bitlink.k if self.coded else None,
+            "ldpc_decoder": self.ldpc_decoder if self.coded else None,
+            "ldpc_max_iterations": self.bitlink.decoder.num_iter if self.coded else None,
             "num_bits": self.num_bits,
             "batch_size": self.batch_size,
             "link": self.link_cfg.to_dict(),
@@ -142,6 +146,8 @@ class BitSystemRunner:
     def evaluate(self, snr_db: float, progress=None, resume: dict | None = None, checkpoint=None) -> dict:
         r = self.bitlink.simulate(snr_db, self.num_bits, self.batch_size, progress, resume, checkpoint)
         out = {"ber": r["ber"], "bler": r["bler"], "bits": r["bits"], "blocks": r["blocks"]}
+        if self.coded:
+            out["ldpc_iterations"] = r["ldpc_iterations"]
         theory = self.theory(snr_db)
         if theory is not None:
             out["ber_theory"] = theory

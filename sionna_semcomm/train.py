@@ -559,50 +559,6 @@ def fit_epochs(trainer, epochs: int | None, max_steps: int | None, show_progress
     return trainer.history
 
 
-def _on_device(dataset, device: str):
-    """An in-memory data set with its uint8 images on ``device`` (lazy image folders are left as they are)."""
-    from .data import ImageDataset
-
-    if isinstance(dataset, ImageDataset) and dataset.images.device != torch.device(device):
-        moved = ImageDataset.__new__(ImageDataset)
-        moved.__dict__.update(dataset.__dict__)
-        moved.images, moved.labels = dataset.images.to(device), dataset.labels.to(device)
-        return moved
-    return dataset
-
-
-def fit_epochs(trainer, epochs: int | None, max_steps: int | None, show_progress: bool, desc: str | None = None) -> list[dict]:
-    """The epoch loop every trainer here shares (system and attack generators).
-
-    ``trainer`` has ``cfg`` (``epochs``, ``batch_size``), ``train_set``, ``out_dir``, ``epoch``, ``history``,
-    ``train_epoch(max_steps, progress) -> dict``, ``validate() -> dict`` and ``_save(val)``. Each finished
-    epoch appends ``{"epoch", "train_<k>", "val_<k>", "seconds"}`` to the history and is saved before the
-    next one starts, so an interrupt loses at most the epoch in progress.
-    """
-    epochs = epochs or trainer.cfg.epochs
-    trainer.out_dir.mkdir(parents=True, exist_ok=True)
-    n = len(trainer.train_set)
-    per_epoch = n if max_steps is None else min(n, max_steps * trainer.cfg.batch_size)
-    bar = tqdm(total=(epochs - trainer.epoch) * per_epoch, unit="img", disable=not show_progress, file=sys.stderr, desc=desc)
-    try:
-        while trainer.epoch < epochs:
-            started = time.time()
-
-            def progress(count, loss):
-                bar.update(count)
-                bar.set_postfix_str(f"epoch {trainer.epoch + 1}/{epochs} loss {loss:.4f}")
-
-            train = trainer.train_epoch(max_steps, progress)
-            val = trainer.validate()
-            trainer.epoch += 1
-            trainer.history.append({"epoch": trainer.epoch, **{f"train_{k}": v for k, v in train.items()},
-                                    **{f"val_{k}": v for k, v in val.items()}, "seconds": time.time() - started})
-            trainer._save(val)
-    finally:
-        bar.close()
-    return trainer.history
-
-
 def setup_args() -> argparse.ArgumentParser:
     from .argtypes import ArgumentParser, duration_seconds, finite_float, input_file, known_name, positive_int
 
@@ -627,8 +583,9 @@ def setup_args() -> argparse.ArgumentParser:
 
 
 def add_run_args(p: argparse.ArgumentParser, default_out: str) -> None:
-    """The options every training command shares (data, output, quick-run caps, seed, device, resume)."""
+    """The options every training command shares (data, output, quick-run caps, seed, device, threads, resume)."""
     from .argtypes import input_dir, output_dir, positive_int, seed
+    from .runtime import add_threads_argument
 
     p.add_argument("--data-dir", type=input_dir, help="data set folder (else $SIONNA_SEMCOMM_DATA)")
     p.add_argument("--train-source", choices=["batches", "jpeg", "both"],
@@ -640,7 +597,7 @@ def add_run_args(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--num-train", type=positive_int, help="use only the first N training images (quick runs)")
     p.add_argument("--seed", type=seed)
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
+    add_threads_argument(p)
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT_DIR/resume.pt (a fresh start, with a note, when there is none yet)")
     p.add_argument("--no-progress", action="store_true")
@@ -680,6 +637,7 @@ def init_part(system: SemanticSystem, part: str, path: str | Path) -> dict:
 def main(argv: list[str] | None = None) -> list[dict]:
     from .data.errors import DatasetError
     from .data.sources import load_training_data
+    from .runtime import apply_threads
 
     args = setup_args().parse_args(argv)
     try:
@@ -706,8 +664,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     train_set = data.train
     if args.num_train:
         train_set = train_set.subset(torch.arange(min(args.num_train, len(train_set))))
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     torch.manual_seed(seed)  # weight initialisation and dropout: the one global seed of this program
     system = SemanticSystem(mcfg, _registry())
     inits = {}

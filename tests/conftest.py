@@ -1,9 +1,22 @@
-"""Fixtures shared by every test folder."""
+"""Fixtures shared by every test folder.
 
+Every test, and every command a test runs, uses one torch thread (the commands' thread policy reads
+``$SIONNA_SEMCOMM_THREADS``): on a shared, loaded machine more threads than free cores run several times
+slower, and one thread keeps the timings of the suite and its floating-point results the same everywhere.
+"""
+
+import os
 import pickle
 
 import numpy as np
 import pytest
+import torch
+
+import sionna_semcomm.link  # noqa: F401 - imports Sionna without torch._dynamo before any test module does
+from sionna_semcomm.runtime import THREADS_ENV
+
+os.environ[THREADS_ENV] = "1"
+torch.set_num_threads(1)
 
 
 def cifar_dir(tmp_path, n=48):

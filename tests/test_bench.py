@@ -82,9 +82,14 @@ def test_quick_bench_writes_json(tmp_path):
     assert {(r["batch_size"], r["mode"]) for r in saved["link"]} == {(8, m) for m in ("fwd", "fwd_bwd_x", "fwd_bwd_p")}
     for r in saved["link"]:
         assert r["ours_symbols_per_s"] > 0 and r["reference_symbols_per_s"] > 0 and r["ratio"] > 0
-    assert [(r["k"], r["n"]) for r in saved["ldpc"]] == [(832, 1664), (1664, 3328)]
-    assert all(r["info_bits_per_s"] > 0 and r["num_iter"] == 20 for r in saved["ldpc"])
-    assert {r["system"] for r in saved["bitlink"]} == {"uncoded-qpsk", "ldpc-qpsk"}
+    codes = [(832, 1664), (1664, 3328), (2400, 4800)]
+    assert [(r["k"], r["n"], r["decoder"]) for r in saved["ldpc"]] == [c + (d,) for c in codes for d in ("sionna", "fast")]
+    assert all(r["info_bits_per_s"] > 0 and r["num_iter"] == 20 and r["ebno_db"] == 2.0 for r in saved["ldpc"])
+    for sionna, fast in zip(saved["ldpc"][::2], saved["ldpc"][1::2]):
+        assert sionna["mean_iterations"] == 20 and 1 <= fast["mean_iterations"] <= 20 and sionna["speedup"] == 1
+        assert fast["speedup"] == pytest.approx(sionna["seconds"] / fast["seconds"])
+    assert [(r["system"], r["ldpc_decoder"]) for r in saved["bitlink"]] == [
+        ("uncoded-qpsk", None), ("ldpc-qpsk", "sionna"), ("ldpc-qpsk", "fast")]
     assert all(r["frames_per_s"] > 0 for r in saved["bitlink"])
     (train,) = saved["training"]
     assert train["batch_size"] == 4 and train["scenario"] == "rayleigh_cifar"
@@ -92,3 +97,32 @@ def test_quick_bench_writes_json(tmp_path):
     assert all(train["images_per_s"][k] > 0 for k in parts)
     # a whole joint step costs more than its codec+link part or its classifier part alone
     assert train["seconds"]["step_joint"] > max(train["seconds"]["codec"], train["seconds"]["classifier"]) * 0.5
+    assert saved["threads"] == [] and saved["versions"]["threads"]["threads"] == torch.get_num_threads() == 1
+
+
+def test_competitor_runs_only_inside_its_block():
+    from sionna_semcomm.bench_threads import competitor
+
+    with competitor() as proc:
+        assert proc.poll() is None  # running
+    assert proc.poll() is not None  # stopped
+    with competitor(busy=False) as none:
+        assert none is None
+
+
+def test_thread_policy_bench_with_a_competitor(monkeypatch):
+    """Every workload timed at 1 thread, one per core and the policy's choice, made while the competitor runs."""
+    from sionna_semcomm.bench_threads import bench_threads, format_threads
+    from sionna_semcomm.runtime import THREADS_ENV, busy_cores
+
+    monkeypatch.delenv(THREADS_ENV)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    doc = bench_threads(True, repeats=1, warmup=0, tiny=True, workloads=("link", "ldpc"))
+    assert doc["loaded"] and doc["policy_threads"] >= 1 and [r["workload"] for r in doc["rows"]] == ["link", "ldpc"]
+    if busy_cores() is not None:
+        assert "kept busy by other processes" in doc["policy_reason"]  # the policy looked at the machine
+    cores = str(doc["usable_cores"])
+    for r in doc["rows"]:
+        assert set(r["seconds"]) == {"1", cores, "policy"} and all(v > 0 for v in r["items_per_s"].values())
+    assert torch.get_num_threads() == 1  # restored
+    assert "policy/1" in format_threads(doc)

@@ -50,6 +50,8 @@ def test_missing_file():
         ("[link]\ncsi = 'oracle'\n", r"csi must be one of ls, perfect"),
         ("snr_db = [0, nan]\n", r"snr_db must hold finite numbers"),
         ("[bits]\nnum_bits = 0\n", r"num_bits must be >= 1"),
+        ("[bits]\nldpc_decoder = 'turbo'\n", r"ldpc_decoder must be one of sionna, fast, got 'turbo'"),
+        ("[bits]\nldpc_decoder = 1\n", r"key 'ldpc_decoder' must be string"),
         ("seed = [1\n", r"malformed TOML"),
     ],
 )

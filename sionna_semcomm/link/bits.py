@@ -2,7 +2,8 @@
 
 One LDPC codeword (or, uncoded, one block of random bits) fills the data resource elements of one frame,
 so the block error rate (BLER) is the frame error rate. Mapping, soft demapping (APP, with the
-equaliser's effective noise per symbol) and LDPC coding are Sionna's.
+equaliser's effective noise per symbol) and LDPC encoding are Sionna's; the LDPC decoder is Sionna's or the
+layered one of :mod:`.ldpc` (``ldpc_decoder``).
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import math
 
 import torch
-from sionna.phy.fec.ldpc import LDPC5GDecoder, LDPC5GEncoder
+from sionna.phy.fec.ldpc import LDPC5GEncoder
 from sionna.phy.mapping import Demapper, Mapper
 
 from ..runtime import make_generator
 from ..store import encode_generator, restore_generator
+from .ldpc import DEFAULT_LDPC_DECODER, build_ldpc_decoder
 from .ofdm import OFDMLink
 
 __all__ = ["MODULATIONS", "BitLink"]
@@ -30,10 +32,12 @@ class BitLink(torch.nn.Module):
         bits per frame. Use ``normalize="none"`` in its config: the constellations have unit power.
     :param modulation: ``"bpsk" | "qpsk" | "16qam" | "64qam"``.
     :param coded: False for uncoded, True for 5G LDPC with k = n/2 (rate matching by Sionna).
-    :param num_iter: LDPC belief-propagation iterations.
+    :param num_iter: LDPC decoder iterations (the most the ``"fast"`` decoder runs).
+    :param ldpc_decoder: ``"fast"`` (layered min-sum, early termination) or ``"sionna"`` (see :mod:`.ldpc`).
     """
 
-    def __init__(self, link: OFDMLink, modulation: str, coded: bool, num_iter: int = 20):
+    def __init__(self, link: OFDMLink, modulation: str, coded: bool, num_iter: int = 20,
+                 ldpc_decoder: str = DEFAULT_LDPC_DECODER):
         super().__init__()
         if modulation not in MODULATIONS:
             raise ValueError(f"unknown modulation {modulation!r}; allowed: {', '.join(MODULATIONS)}")
@@ -52,7 +56,7 @@ class BitLink(torch.nn.Module):
         self.k = self.n // 2 if coded else self.n
         if coded:
             self.encoder = LDPC5GEncoder(self.k, self.n, num_bits_per_symbol=bps, **kw)
-            self.decoder = LDPC5GDecoder(self.encoder, num_iter=num_iter, hard_out=True, **kw)
+            self.decoder = build_ldpc_decoder(ldpc_decoder, self.encoder, num_iter)
         self.reseed(link.seed)
 
     @property
@@ -69,7 +73,8 @@ class BitLink(torch.nn.Module):
     def forward(self, batch_size: int, snr_db: float) -> dict:
         """Send ``batch_size`` frames at ``snr_db`` (Es/N0 per channel use, dB).
 
-        :output: dict with ``bit_errors`` (int), ``bits`` (int), ``block_errors`` (int), ``blocks`` (int).
+        :output: dict with ``bit_errors`` (int), ``bits`` (int), ``block_errors`` (int), ``blocks`` (int) and,
+            coded, ``ldpc_iterations`` (int, decoder iterations summed over the frames).
         """
         bits = torch.randint(0, 2, (batch_size, self.k), generator=self._source, device=self.link.device)
         bits = bits.to(self.link.dtype)
@@ -77,14 +82,20 @@ class BitLink(torch.nn.Module):
         x = self.mapper(cw)
         out = self.link(x, snr_db)
         llr = self.demapper(out["x_hat"], out["no_eff"])
-        bits_hat = self.decoder(llr) if self.coded else (llr > 0).to(bits.dtype)
+        if self.coded:
+            bits_hat, iterations = self.decoder.decode(llr)
+        else:
+            bits_hat = (llr > 0).to(bits.dtype)
         errors = bits_hat != bits
-        return {
+        out = {
             "bit_errors": int(errors.sum()),
             "bits": errors.numel(),
             "block_errors": int(errors.any(dim=-1).sum()),
             "blocks": batch_size,
         }
+        if self.coded:
+            out["ldpc_iterations"] = int(iterations.sum())
+        return out
 
     def _streams(self) -> dict[str, torch.Generator]:
         """The random streams a simulation draws from, by name."""
@@ -92,7 +103,8 @@ class BitLink(torch.nn.Module):
 
     def simulate(self, snr_db: float, num_bits: int, batch_size: int = 64, progress=None, resume: dict | None = None,
                  checkpoint=None) -> dict:
-        """Send at least ``num_bits`` information bits at ``snr_db``; returns BER and BLER.
+        """Send at least ``num_bits`` information bits at ``snr_db``; returns BER, BLER and, coded, the mean
+        number of LDPC decoder iterations per frame (``ldpc_iterations``).
 
         The streams restart from the link seed first, so every SNR point (and every system) sees the
         same channel realizations.
@@ -107,7 +119,7 @@ class BitLink(torch.nn.Module):
         frames = max(1, math.ceil(num_bits / self.k))
         totals = {"bit_errors": 0, "bits": 0, "block_errors": 0, "blocks": 0}
         if resume is not None:
-            totals = {key: int(resume["totals"][key]) for key in totals}
+            totals = {key: int(value) for key, value in resume["totals"].items()}
             for name, generator in self._streams().items():
                 restore_generator(generator, resume["rng"][name])
             if progress is not None:
@@ -115,14 +127,17 @@ class BitLink(torch.nn.Module):
         while totals["blocks"] < frames:
             n = min(batch_size, frames - totals["blocks"])
             for key, value in self.forward(n, snr_db).items():
-                totals[key] += value
+                totals[key] = totals.get(key, 0) + value
             if progress is not None:
                 progress(n)
             if checkpoint is not None:
                 checkpoint({"totals": dict(totals), "rng": {k: encode_generator(g) for k, g in self._streams().items()}})
-        return {
+        out = {
             "ber": totals["bit_errors"] / totals["bits"],
             "bler": totals["block_errors"] / totals["blocks"],
             "bits": totals["bits"],
             "blocks": totals["blocks"],
         }
+        if self.coded:
+            out["ldpc_iterations"] = totals["ldpc_iterations"] / totals["blocks"]
+        return out

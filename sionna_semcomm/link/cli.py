@@ -32,9 +32,10 @@ from ..argtypes import (ArgumentParser, class_index, figure_file, file_or_name, 
                         output_file, positive_int, psr_db, seed, snr_db)
 from ..link.bounds import check_batch_memory
 from ..results import format_table, make_run, plot_runs
-from ..runtime import resolve_device
+from ..runtime import add_threads_argument, apply_threads, resolve_device
 from ..scenario import ScenarioError, list_scenarios, load_scenario
 from ..store import ResultsStore, points_of, with_points
+from .ldpc import LDPC_DECODERS
 
 DEFAULT_SCENARIO = "rayleigh_cifar"
 #: an SNR point's in-point checkpoint is written at most this often [s] (see :func:`_point_saver`)
@@ -77,6 +78,9 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--jpeg2000-mode", choices=["equal_budget", "fixed_rate"],
                    help="conventional links: equal OFDM budget or fixed JPEG2000 rate (default: the scenario's)")
     p.add_argument("--jpeg2000-bytes", type=positive_int, help="conventional links, fixed_rate: codestream bytes per image")
+    p.add_argument("--ldpc-decoder", choices=list(LDPC_DECODERS),
+                   help="LDPC-coded systems: layered min-sum with early termination (fast) or Sionna's flooding BP "
+                        "(default: the scenario's [bits] / [jpeg2000] ldpc_decoder, fast)")
     a = p.add_argument_group("attacks (image systems)")
     a.add_argument("--attack", type=known_name("attack", attack_names),
                    help="identity|none, jamming, fgm, pgd, pgm, semadv (default: no attack)")
@@ -90,6 +94,7 @@ def setup_args() -> argparse.ArgumentParser:
     a.add_argument("--attack-steps", type=positive_int, help="pgd: gradient steps (default 10)")
     p.add_argument("--seed", type=seed, help="run seed (default: the scenario's)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
+    add_threads_argument(p)
     p.add_argument("--out", type=output_file,
                    help="results JSON file: created, or merged with the runs it already holds (never shrinks)")
     p.add_argument("--plot", type=figure_file, help="figure file (png, pdf, svg, ...) of the curves")
@@ -194,6 +199,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     """Run the command; returns this command's run documents (also merged into ``--out``)."""
     args = setup_args().parse_args(argv)
     systems_mod = _registry()
+    if not args.list:
+        apply_threads(args.threads)
     if args.list:
         print(_list(systems_mod))
         return []
@@ -223,7 +230,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         num_bits=args.num_bits,
         num_images=args.num_images,
         batch_size=args.batch_size,
-        extra={"data_dir": args.data_dir, "checkpoint": args.checkpoint, "jpeg2000_mode": args.jpeg2000_mode, "jpeg2000_bytes": args.jpeg2000_bytes},
+        extra={"data_dir": args.data_dir, "checkpoint": args.checkpoint, "jpeg2000_mode": args.jpeg2000_mode, "jpeg2000_bytes": args.jpeg2000_bytes,
+               "ldpc_decoder": args.ldpc_decoder},
     )
     try:
         runners = [info.build(scenario, options) for info in infos]

@@ -21,6 +21,7 @@ from pathlib import Path
 from ..argtypes import ArgumentParser, input_dir, output_dir, positive_int, seed, snr_db
 from ..atomic import atomic_write, atomic_write_json
 from ..outputs import checked_out_dir
+from ..runtime import add_threads_argument, apply_threads
 from .experiments import EXPERIMENTS
 from .pipeline import DATASET_SCENARIOS, FULL, QUICK, Pipeline
 
@@ -54,6 +55,7 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--defense-steps", type=positive_int, help="optimizer-step budget of every defence (default: no cap)")
     p.add_argument("--jobs", type=positive_int, default=1,
                    help="independent steps run side by side as subprocesses (default 1: one after the other, in process)")
+    add_threads_argument(p)  # per worker with --jobs N (default: the usable cores shared among the N workers)
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -76,7 +78,9 @@ def main(argv: list[str] | None = None) -> dict:
         if getattr(args, key) is not None:
             preset = dataclasses.replace(preset, **{key: getattr(args, key)})
     out = checked_out_dir(args.out_dir, "runs/reproduce-quick" if args.quick else "runs/reproduce")
-    pl = Pipeline(out, preset, args.data_dir, args.seed, args.device, not args.no_progress, args.jobs, data_dirs)
+    threads = apply_threads(args.threads, workers=max(1, args.jobs))
+    pl = Pipeline(out, preset, args.data_dir, args.seed, args.device, not args.no_progress, args.jobs, data_dirs,
+                  threads=threads)
     results = {}
     try:
         for name in names:

@@ -99,10 +99,12 @@ class Pipeline:
     """Runs cached steps into ``out_dir`` (see the module doc)."""
 
     def __init__(self, out_dir: str | Path, preset: Preset, data_dir: str | None = None, seed: int = 0,
-                 device: str = "auto", show_progress: bool = True, jobs: int = 1, data_dirs: dict | None = None):
+                 device: str = "auto", show_progress: bool = True, jobs: int = 1, data_dirs: dict | None = None,
+                 threads: int | None = None):
         self.out_dir = Path(out_dir)
         self.data_dirs = dict(data_dirs or {})  # scenario -> data folder, where it is not data_dir
         self.jobs = max(1, int(jobs))
+        self.threads = threads  # torch threads of each worker (None: the thread policy's share of the cores)
         self.preset, self.data_dir, self.seed, self.device = preset, data_dir, seed, device
         self.show_progress = show_progress
         self.cache = Cache(self.out_dir / "cache")
@@ -193,8 +195,10 @@ class Pipeline:
         import subprocess
         from concurrent.futures import ThreadPoolExecutor
 
-        threads = max(1, (os.cpu_count() or 2) // self.jobs)
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        from ..runtime import THREADS_ENV, default_threads
+
+        threads = self.threads or default_threads(workers=self.jobs)[0]
+        env = {**os.environ, THREADS_ENV: str(threads), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         logs = self.out_dir / "logs"
         logs.mkdir(exist_ok=True)
         n = min(self.jobs, len(todo))

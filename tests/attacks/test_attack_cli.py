@@ -41,10 +41,13 @@ def _link(setup, *extra, out=None):
 def test_train_semadv_then_attack_on_the_link_command(setup, capsys):
     tmp, common = setup["tmp"], setup["common"]
     atk_dir = tmp / "semadv"
-    train = common + ["--checkpoint", setup["ckpt"], "--attack", "semadv", "--target-class", "2", "--controllable-class", "5",
-                      "--psr-db", "-6", "--batch-size", "8", "--max-steps", "2", "--out-dir", str(atk_dir), *GEN]
-    first = attack_main(["train", *train, "--epochs", "1"])
-    resumed = attack_main(["train", *train, "--epochs", "2", "--resume"])
+    def train(steps):
+        return common + ["--checkpoint", setup["ckpt"], "--attack", "semadv", "--target-class", "2", "--controllable-class",
+                         "5", "--psr-db", "-6", "--batch-size", "8", "--max-steps", str(steps), "--out-dir", str(atk_dir), *GEN]
+
+    first = attack_main(["train", *train(2), "--epochs", "1"])
+    # --max-steps is the whole run's budget: the resumed run gets two more steps for its second epoch
+    resumed = attack_main(["train", *train(4), "--epochs", "2", "--resume"])
     assert [h["epoch"] for h in resumed] == [1, 2] and resumed[0] == first[0]
     meta_line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert meta_line["epochs"] == 2 and "val_misleading_rate" in meta_line

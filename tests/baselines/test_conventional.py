@@ -75,6 +75,20 @@ def test_low_snr_failures_fall_back_without_raising(images):
     assert res["psnr"] == pytest.approx(float(psnr(fallback, x).mean()), rel=1e-4)
 
 
+def test_decoder_choice_same_decisions_at_high_snr_and_iterations_reported(images):
+    """Both LDPC decoders decode the same frames error-free at 25 dB; only the fast one stops early."""
+    results = {}
+    for decoder in ("fast", "sionna"):
+        s = _system("qpsk", mode="fixed_rate", codestream_bytes=200, ldpc_decoder=decoder)
+        results[decoder] = ImageRunner(s, images, batch_size=8, seed=1).evaluate(25.0)
+        assert s.config()["jpeg2000"]["ldpc_decoder"] == decoder
+    assert results["fast"]["bler"] == results["sionna"]["bler"] == 0
+    assert results["fast"]["psnr"] == results["sionna"]["psnr"]
+    assert results["sionna"]["ldpc_iterations"] == 20 and 1 <= results["fast"]["ldpc_iterations"] < 20
+    with pytest.raises(ValueError, match="ldpc_decoder must be one of sionna, fast"):
+        JPEG2000Config(ldpc_decoder="turbo")
+
+
 def test_budget_below_the_smallest_codestream_is_a_counted_failure(images):
     s = _system("bpsk")  # 24 bytes: no JPEG2000 codestream fits
     res = ImageRunner(s, images, batch_size=8, seed=0).evaluate(30.0)

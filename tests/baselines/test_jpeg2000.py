@@ -143,6 +143,21 @@ def test_budget_respected_and_monotone(rgb, settings):
         assert encode_to_budget(img, 4000, settings) == encode(img, None, settings)
 
 
+def test_budget_search_runs_once_per_image_budget_and_settings(rgb, monkeypatch):
+    from baselines import jpeg2000
+
+    calls = []
+    search = jpeg2000._search_budget
+    monkeypatch.setattr(jpeg2000, "_search_budget", lambda *a: calls.append(a[1:]) or search(*a))
+    monkeypatch.setattr(jpeg2000, "_budget_cache", {})
+    first = [encode_to_budget(img, 311) for img in rgb[:2]]
+    assert [encode_to_budget(img, 311) for img in rgb[:2]] == first and len(calls) == 2  # the same two searches
+    encode_to_budget(rgb[0], 312)
+    encode_to_budget(rgb[0], 311, IMPLICIT)
+    encode_to_budget(rgb[0].flip(-1), 311)
+    assert len(calls) == 5  # another budget, other settings, other pixels: searched
+
+
 def test_budget_uses_most_of_the_bytes(rgb):
     # rate-controlled output lands close to the budget (within a coding pass or two)
     for budget in (200, 400, 800):

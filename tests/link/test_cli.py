@@ -75,6 +75,19 @@ def test_bad_arguments_exit_with_a_clear_message(argv, match):
         main(argv + ["--no-progress"])
 
 
+def test_ldpc_decoder_option_reaches_the_bit_links(tmp_path):
+    base = ["--scenario", "awgn_bits", "--systems", "ldpc-qpsk", "--snr-db", "3", "--num-bits", "3000", "--no-progress"]
+    runs = {d: main(base + ["--ldpc-decoder", d])[0] for d in ("sionna", "fast")}
+    assert runs["sionna"]["config"]["system"]["ldpc_decoder"] == "sionna"
+    assert runs["fast"]["config"]["system"]["ldpc_decoder"] == "fast"
+    assert runs["sionna"]["results"]["ldpc_iterations"] == [20.0]
+    assert 1 <= runs["fast"]["results"]["ldpc_iterations"][0] < 20  # 3 dB: far above the waterfall
+    assert runs["sionna"]["results"]["ber"] == runs["fast"]["results"]["ber"] == [0.0]
+    assert main(base)[0]["config"]["system"]["ldpc_decoder"] == "fast"  # the scenario's default
+    with pytest.raises(SystemExit):
+        main(base + ["--ldpc-decoder", "turbo"])
+
+
 def test_non_finite_snr_is_refused(capsys):
     with pytest.raises(SystemExit):
         main(["--snr-db", "nan"])
