@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from sionna_semcomm.reproduce import config_key
 from sionna_semcomm.reproduce.cli import main as reproduce_main
@@ -166,3 +167,14 @@ def test_reproduce_imagenet10_trains_its_base_system_first(tmp_path):
     assert rows["none"]["per_class"]["psnr"][0] is not None and len(rows["none"]["per_class"]["accuracy"]) == 10
     with pytest.raises(SystemExit, match="needs train/<class>/ and test/<class>/"):
         reproduce_main(["fig6", "--imagenet-dir", str(tmp_path)])
+
+
+def test_shipped_symbol_system_is_reused_only_on_the_same_codec():
+    """The reproduction reuses the shipped symbol classifier only when its codec tensors are the base system's."""
+    from sionna_semcomm.reproduce.pipeline import _same_codec
+
+    base = {"codec.w": torch.ones(3), "classifier.w": torch.zeros(2)}
+    assert _same_codec({"codec.w": torch.ones(3), "classifier.x": torch.ones(5)}, base)
+    assert not _same_codec({"codec.w": torch.ones(3) * 2, "classifier.x": torch.ones(5)}, base)
+    assert not _same_codec({"codec.v": torch.ones(3)}, base)
+    assert not _same_codec({}, {})

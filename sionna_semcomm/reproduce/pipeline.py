@@ -149,14 +149,14 @@ class Pipeline:
 
     def symbol_system(self, scenario: str, base: dict, steps: int = 2000) -> dict:
         """The system that classifies the received symbols (the paper's Fig. 6 c/e setting): the shipped one
-        (``--checkpoint symbols``) when it was trained on the base system's codec, else trained here from the
+        (``--checkpoint symbols``) when its codec is the base system's (tensor for tensor), else trained here from the
         base system's codec (``train --stage classifier_finetune --classify-from symbols``), cached."""
         from ..checkpoints import CheckpointError, load_weights
         from ..learned import pretrained_checkpoint
 
         try:
             path, sha = pretrained_checkpoint(scenario, "mobilesc", "symbols")
-            if load_weights(path, sha)[1].get("init", {}).get("codec", {}).get("sha256") == base["sha256"]:
+            if _same_codec(load_weights(path, sha)[0], load_weights(base["path"], base["sha256"])[0]):
                 return {"path": str(path), "sha256": sha}
         except CheckpointError:
             pass
@@ -342,6 +342,14 @@ def _main_of(module: str):
 
 
 _MAINS = {m: _main_of(m) for m in ("link", "attack", "defense", "train")}
+
+
+def _same_codec(a: dict, b: dict) -> bool:
+    """Whether two system state dicts hold the same codec tensors (keys ``codec.*``)."""
+    import torch
+
+    ka = sorted(k for k in a if k.startswith("codec."))
+    return ka == sorted(k for k in b if k.startswith("codec.")) and bool(ka) and all(torch.equal(a[k], b[k]) for k in ka)
 
 
 def _without(argv: list[str], flags: list[str]) -> list[str]:
