@@ -297,6 +297,8 @@ def _jpeg2000_config(scenario, options) -> JPEG2000Config:
         kw["codestream_bytes"] = options.extra["jpeg2000_bytes"]
     if options.extra.get("ldpc_decoder"):
         kw["ldpc_decoder"] = options.extra["ldpc_decoder"]
+    if options.extra.get("jpeg2000_implicit_header"):
+        kw["implicit_header"] = True
     return JPEG2000Config(**kw)
 
 

@@ -78,6 +78,9 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--jpeg2000-mode", choices=["equal_budget", "fixed_rate"],
                    help="conventional links: equal OFDM budget or fixed JPEG2000 rate (default: the scenario's)")
     p.add_argument("--jpeg2000-bytes", type=positive_int, help="conventional links, fixed_rate: codestream bytes per image")
+    p.add_argument("--jpeg2000-implicit-header", action="store_true",
+                   help="conventional links: send only the packet data, the receiver knows shape and settings "
+                        "(default: the scenario's [jpeg2000] implicit_header)")
     p.add_argument("--ldpc-decoder", choices=list(LDPC_DECODERS),
                    help="LDPC-coded systems: layered min-sum with early termination (fast) or Sionna's flooding BP "
                         "(default: the scenario's [bits] / [jpeg2000] ldpc_decoder, fast)")
@@ -231,7 +234,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         num_images=args.num_images,
         batch_size=args.batch_size,
         extra={"data_dir": args.data_dir, "checkpoint": args.checkpoint, "jpeg2000_mode": args.jpeg2000_mode, "jpeg2000_bytes": args.jpeg2000_bytes,
-               "ldpc_decoder": args.ldpc_decoder},
+               "jpeg2000_implicit_header": args.jpeg2000_implicit_header, "ldpc_decoder": args.ldpc_decoder},
     )
     try:
         runners = [info.build(scenario, options) for info in infos]

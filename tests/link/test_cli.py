@@ -92,3 +92,19 @@ def test_non_finite_snr_is_refused(capsys):
     with pytest.raises(SystemExit):
         main(["--snr-db", "nan"])
     assert "SNR must be finite" in capsys.readouterr().err
+
+
+def test_jpeg2000_implicit_header_option_reaches_the_conventional_config():
+    from types import SimpleNamespace
+
+    from baselines.conventional import _jpeg2000_config
+    from sionna_semcomm.scenario import load_scenario
+
+    scenario = load_scenario("rayleigh_cifar")
+    assert scenario.extras["jpeg2000"]["implicit_header"] is False
+    from sionna_semcomm.link.cli import setup_args
+
+    args = setup_args().parse_args(["--jpeg2000-implicit-header"])
+    on = SimpleNamespace(extra={"jpeg2000_implicit_header": args.jpeg2000_implicit_header})
+    assert _jpeg2000_config(scenario, on).settings.implicit_header is True
+    assert _jpeg2000_config(scenario, SimpleNamespace(extra={})).settings.implicit_header is False
