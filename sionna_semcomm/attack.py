@@ -167,7 +167,6 @@ def _resolve_device(name):
 # ------------------------------------------------------------------------------------------ train
 def _train(args, argv) -> list[dict]:
     from .attacks import AttackTrainConfig, GeneratorConfig, GeneratorTrainer
-    from .data.sources import load_training_data
     from .link.ofdm import OFDMLink
     from .train import train_config_for
 
@@ -213,19 +212,13 @@ def _train(args, argv) -> list[dict]:
         parts.append(f"c{attack.controllable_class}")
     parts.append(f"psr{args.psr_db:g}")
     from .outputs import checked_out_dir
-    from .train import run_training
+    from .train import load_command_data, run_training
 
     out_dir = checked_out_dir(args.out_dir, Path("runs/attack") / "_".join(parts))
-    try:
-        data = load_training_data(scenario.images.dataset, args.train_source or tcfg.train_source, args.data_dir,
-                                  tcfg.val_fraction, seed)
-    except (ValueError, OSError) as e:
-        raise SystemExit(f"error: {e}") from None
-    train_set, val_set = data.train, data.val
+    data, train_set, val_set = load_command_data(scenario.images.dataset, args.train_source or tcfg.train_source,
+                                                 args.data_dir, tcfg.val_fraction, seed, args.num_train)
     if tuple(train_set.image_shape) != tuple(system.config.image_shape):
         raise SystemExit(f"error: the system expects images {system.config.image_shape}, the data set has {train_set.image_shape}")
-    if args.num_train:
-        train_set = train_set.subset(torch.arange(min(args.num_train, len(train_set))))
 
     metadata = {"scenario": scenario.name, "seed": seed, "system_checkpoint": system_info,
                 "command": "python -m sionna_semcomm.attack " + " ".join(argv if argv is not None else sys.argv[1:]),

@@ -330,10 +330,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     from .attack import _load_scenario_system, _resolve_device, attack_registry
     from .attacks import load_generator_attack
-    from .data.sources import load_training_data
     from .outputs import checked_out_dir
     from .runtime import apply_threads
-    from .train import run_training, train_config_for
+    from .train import load_command_data, run_training, train_config_for
 
     args = setup_args().parse_args(argv)
     device = _resolve_device(args.device)
@@ -356,14 +355,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             families.setdefault(attack.name, []).append(attack)
         return families
 
-    try:
-        data = load_training_data(scenario.images.dataset, args.train_source or tcfg.train_source, args.data_dir,
-                                  tcfg.val_fraction, seed)
-    except (ValueError, OSError) as e:
-        raise SystemExit(f"error: {e}") from None
-    train_set, val_set = data.train, data.val
-    if args.num_train:
-        train_set = train_set.subset(torch.arange(min(args.num_train, len(train_set))))
+    data, train_set, val_set = load_command_data(scenario.images.dataset, args.train_source or tcfg.train_source,
+                                                 args.data_dir, tcfg.val_fraction, seed, args.num_train)
     apply_threads(args.threads)
     torch.manual_seed(seed)
     metadata = {"scenario": scenario.name, "seed": seed, "base_checkpoint": system_info, "dataset": scenario.images.dataset,

@@ -30,7 +30,6 @@ from tqdm import tqdm
 
 from .atomic import atomic_write, atomic_write_json
 from .checkpoints import CheckpointError, load_resume_state, load_state_into
-from .data import load_dataset
 from .link.ofdm import OFDMLink
 from .metrics import psnr
 from .outputs import checked_out_dir
@@ -616,6 +615,23 @@ def _registry():
     return reg
 
 
+def load_command_data(dataset: str, source: str, data_dir, val_fraction: float, seed: int, num_train: int | None = None):
+    """The training data of a training command (``train``, ``attack train``, ``defense``): ``(data, train_set,
+    val_set)`` from :func:`~sionna_semcomm.data.sources.load_training_data`, the training set cut to its first
+    ``num_train`` images when given; a data problem ends the command with ``error: ...``."""
+    from .data.errors import DatasetError
+    from .data.sources import load_training_data
+
+    try:
+        data = load_training_data(dataset, source, data_dir, val_fraction, seed)
+    except (DatasetError, ValueError, OSError) as e:
+        raise SystemExit(f"error: {e}") from None
+    train_set = data.train
+    if num_train:
+        train_set = train_set.subset(torch.arange(min(num_train, len(train_set))))
+    return data, train_set, data.val
+
+
 def init_part(system: SemanticSystem, part: str, path: str | Path) -> dict:
     """Load the ``part`` (``"codec"`` or ``"classifier"``) weights of the system checkpoint ``path`` into
     ``system``; returns ``{"path", "sha256", "step"}`` for the metadata.
@@ -635,8 +651,6 @@ def init_part(system: SemanticSystem, part: str, path: str | Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    from .data.errors import DatasetError
-    from .data.sources import load_training_data
     from .runtime import apply_threads
 
     args = setup_args().parse_args(argv)
@@ -657,13 +671,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if mcfg.codec not in _registry():
         raise SystemExit(f"error: [model] codec {mcfg.codec!r} of scenario {scenario.name!r} is unknown; known codecs: "
                          f"{', '.join(_registry().names())}")
-    try:
-        data = load_training_data(scenario.images.dataset, tcfg.train_source, args.data_dir, tcfg.val_fraction, seed)
-    except (DatasetError, ValueError, OSError) as e:
-        raise SystemExit(f"error: {e}") from None
-    train_set = data.train
-    if args.num_train:
-        train_set = train_set.subset(torch.arange(min(args.num_train, len(train_set))))
+    data, train_set, _ = load_command_data(scenario.images.dataset, tcfg.train_source, args.data_dir, tcfg.val_fraction,
+                                           seed, args.num_train)
     apply_threads(args.threads)
     torch.manual_seed(seed)  # weight initialisation and dropout: the one global seed of this program
     system = SemanticSystem(mcfg, _registry())
