@@ -192,6 +192,21 @@ class ConventionalImageSystem(_JPEG2000Base):
     def prepare(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> None:
         self._prepare_common(images)
         self.codestreams = j2k.encode_batch(images.cpu(), self.max_bytes, self.cfg.settings)
+        self._codeword_cache: dict[int, torch.Tensor] = {}
+
+    def _codewords(self, index: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+        """LDPC codewords ``[B, num_codewords * n]`` of ``bits`` ``[B, num_codewords * k]`` (the codestreams of images
+        ``index``). An image's codewords depend only on its codestream, so they are encoded once, at the first SNR
+        point, and reused (as 0/1 ``uint8``) at the others; :meth:`prepare` forgets them."""
+        cache = self.__dict__.setdefault("_codeword_cache", {})
+        ids = [int(i) for i in index]
+        missing = [j for j, i in enumerate(ids) if i not in cache]
+        if missing:
+            fresh = self.encoder(bits[missing].reshape(len(missing), self.num_codewords, self.k))
+            self._codeword_dtype = fresh.dtype
+            for j, row in zip(missing, fresh.reshape(len(missing), -1)):
+                cache[ids[j]] = row.to(torch.uint8)
+        return torch.stack([cache[i] for i in ids]).to(self._codeword_dtype)
 
     def _codewords_used(self, data: bytes | None) -> int:
         return 0 if not data else math.ceil(8 * len(data) / self.k)
@@ -215,7 +230,7 @@ class ConventionalImageSystem(_JPEG2000Base):
         streams = [self.codestreams[int(i)] for i in index]
         b, total_k = len(streams), self.num_codewords * self.k
         bits = torch.stack([_bits_of(d or b"", total_k) for d in streams]).to(self.device)
-        cw = self.encoder(bits.reshape(b, self.num_codewords, self.k)).reshape(b, -1)
+        cw = self._codewords(index, bits)
         pad = self.num_symbols * self.bps - cw.shape[-1]
         x = self.mapper(torch.nn.functional.pad(cw, (0, pad)))
         out = self.link(x, snr_db, taps=taps)

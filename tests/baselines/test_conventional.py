@@ -137,3 +137,25 @@ def test_cli_runs_conventional_systems_and_plots_them_dashed(tmp_path, monkeypat
         assert len(res[key]) == 2
     assert len(res["per_class"]["psnr"]) == 2 and len(res["per_class"]["psnr"][0]) == 10
     assert "accuracy" not in res  # no classifier in a conventional link: left out, not faked
+
+
+def test_codewords_are_encoded_once_and_reused_unchanged(images):
+    """The codeword cache of the conventional links (#13) gives what the encoder gives, hit or miss, and is what
+    transmit sends: a second evaluation at the same SNR reproduces the first exactly without encoding again."""
+    from baselines.conventional import _bits_of
+
+    s = _system("16qam", mode="fixed_rate", codestream_bytes=200)
+    runner = ImageRunner(s, images, batch_size=4, seed=1)
+    first = runner.evaluate(12.0)
+    assert sorted(s._codeword_cache) == list(range(len(images)))
+    calls = []
+    s.encoder.register_forward_hook(lambda *a: calls.append(1))
+    assert runner.evaluate(12.0) == first and not calls  # every codeword came from the cache
+    index = torch.tensor([6, 1, 3])
+    bits = torch.stack([_bits_of(s.codestreams[int(i)] or b"", s.num_codewords * s.k) for i in index])
+    direct = s.encoder(bits.reshape(3, s.num_codewords, s.k)).reshape(3, -1)
+    assert torch.equal(s._codewords(index, bits), direct)
+    s._codeword_cache.pop(1)  # a batch mixing cached and new images
+    assert torch.equal(s._codewords(index, bits), direct)
+    s.prepare(*images.batch(torch.arange(2)))
+    assert s._codeword_cache == {}
