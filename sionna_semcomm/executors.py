@@ -100,6 +100,9 @@ class RayExecutor:
                 root = str(Path(__file__).resolve().parents[1])
                 path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
                 kw.update(num_cpus=num_cpus, runtime_env={"env_vars": {"PYTHONPATH": path}})
+                # Ray starts its workers 15 nice levels below the command (RAY_worker_niceness): on a machine
+                # shared with other work they then get almost no CPU. The points are this command's work.
+                os.environ.setdefault("RAY_worker_niceness", "0")
             ray.init(address=address, **kw)
             self._started = True
         self._remote = ray.remote(num_cpus=task_cpus, num_gpus=task_gpus, max_retries=max_retries)(evaluate_point)

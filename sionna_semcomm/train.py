@@ -962,6 +962,12 @@ def run_training(trainer, out_dir, resume: bool, max_steps: int | None, show_pro
                  time_budget_s: float | None = None) -> list[dict]:
     """The command-line side of a trainer (this one or the attack generators'): ``--resume``, fit,
     Ctrl-C keeping finished work, and a one-line JSON summary of the last validation (rank 0 prints)."""
+    import os
+
+    if distributed.launched_by_torchrun() and int(os.environ.get("WORLD_SIZE", "1")) > 1 \
+            and not distributed.is_distributed():
+        raise SystemExit(f"error: {type(trainer).__name__} trains in one process only (not yet in several under "
+                         "torchrun, which runs python -m sionna_semcomm.train); start this command without torchrun")
     main = distributed.is_main()
     exists = distributed.broadcast_object((Path(out_dir) / "resume.pt").exists())  # rank 0's file system decides
     if resume and not exists:

@@ -176,3 +176,15 @@ def test_torchrun_cli_two_processes_one_summary_and_the_parallel_metadata(tmp_pa
     b, _ = load_weights(tmp_path / "one" / "last.safetensors")
     _assert_same_weights(a, b)
     assert meta["parallel"]["shards"] == 2 and meta["step"] == 3
+
+
+def test_trainers_without_a_process_group_refuse_several_torchrun_processes(monkeypatch, tmp_path):
+    from sionna_semcomm.train import run_training
+
+    class Dummy:
+        pass
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    with pytest.raises(SystemExit, match="Dummy trains in one process only"):
+        run_training(Dummy(), tmp_path, False, None, False)
