@@ -93,6 +93,7 @@ class RayExecutor:
         ray = require_ray()
         self._ray = ray
         self._started = False
+        self._signals: dict = {}  # the handlers ray.init replaces, put back by shutdown
         if not ray.is_initialized():
             kw = {"include_dashboard": False, "log_to_driver": False}
             if address is None:
@@ -103,6 +104,11 @@ class RayExecutor:
                 # Ray starts its workers 15 nice levels below the command (RAY_worker_niceness): on a machine
                 # shared with other work they then get almost no CPU. The points are this command's work.
                 os.environ.setdefault("RAY_worker_niceness", "0")
+            import signal
+            import threading
+
+            if threading.current_thread() is threading.main_thread():
+                self._signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
             ray.init(address=address, **kw)
             self._started = True
         self._remote = ray.remote(num_cpus=task_cpus, num_gpus=task_gpus, max_retries=max_retries)(evaluate_point)
@@ -127,6 +133,11 @@ class RayExecutor:
 
     def shutdown(self) -> None:
         """Stop the local cluster this executor started (a joined one is left running)."""
+        import signal
+
         if self._started and self._ray.is_initialized():
             self._ray.shutdown()
         self._started = False
+        for sig, handler in self._signals.items():
+            signal.signal(sig, handler)
+        self._signals = {}

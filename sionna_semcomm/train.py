@@ -586,7 +586,7 @@ class Trainer:
         buffers = [b for b in self.system.buffers()]
         start = [b.detach().clone() for b in buffers]
         delta = [torch.zeros_like(b) for b in buffers]
-        loss_sum = torch.zeros((), dtype=torch.float64)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)  # nccl reduces device tensors only
         self.optimizer.zero_grad(set_to_none=True)
         for j, k in enumerate(self._own):
             with torch.no_grad():

@@ -55,7 +55,12 @@ def ray_cluster():
     if not ray.is_initialized():
         root = str(Path(__file__).resolve().parents[1])  # the workers import this checkout, as the tests do
         os.environ.setdefault("RAY_worker_niceness", "0")  # as the executor does: no workers starved by nice +15
+        import signal
+
+        saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"PYTHONPATH": root, "SIONNA_SEMCOMM_THREADS": "1"}})
+        for sig, handler in saved.items():  # ray.init installs its own SIGTERM handler: not for the other tests
+            signal.signal(sig, handler)
     yield ray
     ray.shutdown()

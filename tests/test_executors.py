@@ -56,3 +56,14 @@ def test_ray_image_sweep_under_attack_equals_the_local_one(tmp_path, make_cifar_
     remote = main(args + ["--executor", "ray"])
     assert _strip(remote) == _strip(local)
     assert remote[0]["attack"]["name"] == "jamming" and len(remote[0]["results"]["per_class"]["accuracy"]) == 2
+
+
+def test_the_ray_executor_gives_back_the_signal_handlers(ray_cluster, monkeypatch):
+    import signal
+
+    from sionna_semcomm.executors import RayExecutor
+
+    before = signal.getsignal(signal.SIGTERM)
+    ex = RayExecutor()  # joins the session's cluster: nothing replaced, nothing to stop
+    ex.shutdown()
+    assert signal.getsignal(signal.SIGTERM) == before and ray_cluster.is_initialized()
