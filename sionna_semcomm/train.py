@@ -13,9 +13,9 @@ continues from ``resume.pt``; Ctrl-C keeps every finished epoch.
 
 Several processes (PyTorch DDP): ``torchrun --nproc_per_node N [--nnodes M ...] -m sionna_semcomm.train ...``
 (gloo on CPU, nccl on CUDA; see :mod:`sionna_semcomm.distributed`). ``--batch-size`` stays the *global* batch
-and the learning rate is not scaled. Each global batch is cut into ``shards`` equal parts (default: one per
-process; ``--shards S``, a multiple of the process count); shard ``k`` has its own channel, noise, augmentation
-and dropout streams derived from ``(seed, k)`` (shard 0's are those of a one-process run), so a run depends on
+and the learning rate is not scaled. Each global batch is cut into ``shards`` contiguous parts (sizes differing
+by at most one image; default: one per process; ``--shards S``, a multiple of the process count); shard ``k``
+has its own channel, noise, augmentation and dropout streams derived from ``(seed, k)`` (shard 0's are those of a one-process run), so a run depends on
 the seed and the shard count but not on how many processes share the shards: ``--shards 2`` in one process
 gives the same weights (within float rounding) as two processes. Only rank 0 validates and writes files;
 ``resume.pt`` holds the global state (step, epoch order and position, every shard's streams), so ``--resume``
@@ -274,6 +274,8 @@ class Trainer:
                 "launcher": "torchrun" if distributed.launched_by_torchrun() else None,
                 "global_batch_size": self.cfg.batch_size, "per_process_batch_size": self.cfg.batch_size / self._world,
                 "lr_scaling": "none: --batch-size is the global batch; the gradient is its mean over all shards"}
+        else:
+            self.metadata.pop("parallel", None)
 
     def _new_shard_streams(self, k: int) -> dict:
         """Shard ``k``'s (> 0) own link (channel and noise streams), augmentation stream and CPU dropout stream,
