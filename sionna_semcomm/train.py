@@ -10,6 +10,16 @@ Files in ``--out-dir`` (all written atomically): ``last.safetensors`` and ``best
 model config + metrics), ``resume.pt`` (optimizer, epoch, history, RNG; read with
 ``weights_only=True``), ``history.json`` (the learning curve) and ``learning_curve.png``. ``--resume``
 continues from ``resume.pt``; Ctrl-C keeps every finished epoch.
+
+Several processes (PyTorch DDP): ``torchrun --nproc_per_node N [--nnodes M ...] -m sionna_semcomm.train ...``
+(gloo on CPU, nccl on CUDA; see :mod:`sionna_semcomm.distributed`). ``--batch-size`` stays the *global* batch
+and the learning rate is not scaled. Each global batch is cut into ``shards`` contiguous parts (sizes differing
+by at most one image; default: one per process; ``--shards S``, a multiple of the process count); shard ``k``
+has its own channel, noise, augmentation and dropout streams derived from ``(seed, k)`` (shard 0's are those of a one-process run), so a run depends on
+the seed and the shard count but not on how many processes share the shards: ``--shards 2`` in one process
+gives the same weights (within float rounding) as two processes. Only rank 0 validates and writes files;
+``resume.pt`` holds the global state (step, epoch order and position, every shard's streams), so ``--resume``
+works with another process count.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from . import distributed
 from .atomic import atomic_write, atomic_write_json
 from .checkpoints import CheckpointError, load_resume_state, load_state_into
 from .link.ofdm import OFDMLink
@@ -199,10 +210,13 @@ class Trainer:
     :param cfg: :class:`TrainConfig`.
     :param out_dir: checkpoint folder.
     :param seed: run seed (channels, noise, SNRs, order, augmentation: one stream each).
+    :param shards: parts each global batch is cut into (see the module doc and :meth:`_train_step_sharded`);
+        ``None``: one per process of the process group (1 without torchrun), or at ``resume`` the count the
+        run was written with when the process count divides it.
     """
 
     def __init__(self, system: SemanticSystem, link_config, train_set, val_set, cfg: TrainConfig, out_dir: Path,
-                 seed: int = 0, device: str = "cpu", metadata: dict | None = None):
+                 seed: int = 0, device: str = "cpu", metadata: dict | None = None, shards: int | None = None):
         self.system = system.to(device)
         if cfg.channels_last:
             self.system = self.system.to(memory_format=torch.channels_last)
@@ -233,6 +247,65 @@ class Trainer:
         self._shuffle_gen = make_generator(seed, "train-shuffle")
         self._aug_gen = make_generator(seed, "train-augment")
         self._total_steps: int | None = None
+        self._link_config = link_config
+        self._rank, self._world = distributed.rank(), distributed.world_size()
+        self._shards_requested = shards
+        self._step_module = None  # the loss as a module (DDP-wrapped in a process group), built at the first step
+        self._set_shards(shards or self._world)
+
+    # -------------------------------------------------------------- shards and processes
+    def _set_shards(self, shards: int) -> None:
+        """Cut every global batch into ``shards`` parts; this process trains shards ``rank, rank + world, ...``."""
+        if not isinstance(shards, int) or shards < 1 or shards % self._world:
+            raise ValueError(f"shards must be a positive multiple of the number of processes ({self._world}), got {shards!r}")
+        last = len(self.train_set) % self.cfg.batch_size
+        if shards > self.cfg.batch_size or 0 < last < shards:
+            raise ValueError(f"{shards} shards need at least {shards} images in every batch: batch size "
+                             f"{self.cfg.batch_size}, last batch of an epoch {last or self.cfg.batch_size} images")
+        if shards > 1 and type(self)._after_step is not Trainer._after_step:
+            raise ValueError(f"{type(self).__name__} does not train in shards (several processes or --shards > 1) yet")
+        self.shards = shards
+        self._own = [k for k in range(shards) if k % self._world == self._rank]
+        self._shard_streams = {k: self._new_shard_streams(k) for k in self._own if k > 0}
+        if shards > 1 or self._world > 1:
+            self.metadata["parallel"] = {
+                "world_size": self._world, "backend": distributed.describe()["backend"], "shards": shards,
+                "launcher": "torchrun" if distributed.launched_by_torchrun() else None,
+                "global_batch_size": self.cfg.batch_size, "per_process_batch_size": self.cfg.batch_size / self._world,
+                "lr_scaling": "none: --batch-size is the global batch; the gradient is its mean over all shards"}
+        else:
+            self.metadata.pop("parallel", None)
+
+    def _new_shard_streams(self, k: int) -> dict:
+        """Shard ``k``'s (> 0) own link (channel and noise streams), augmentation stream and CPU dropout stream,
+        all derived from ``(seed, k)``. Shard 0 uses the trainer's own ones (those of a one-process run)."""
+        link_seed = make_generator(self.seed, f"train-shard{k}").initial_seed()
+        return {"link": OFDMLink(self.system.num_symbols, self._link_config, seed=link_seed, device=self.device),
+                "aug": make_generator(self.seed, f"train-augment-shard{k}"),
+                "torch": make_generator(self.seed, f"train-torch-shard{k}").get_state()}
+
+    @contextlib.contextmanager
+    def _streams_of(self, k: int):
+        """Within: ``self.link``, ``self._aug_gen`` and torch's CPU generator are shard ``k``'s."""
+        if k == 0:
+            yield
+            return
+        st = self._shard_streams[k]
+        saved = self.link, self._aug_gen, torch.get_rng_state()
+        self.link, self._aug_gen = st["link"], st["aug"]
+        torch.set_rng_state(st["torch"])
+        try:
+            yield
+        finally:
+            st["torch"] = torch.get_rng_state()
+            self.link, self._aug_gen = saved[:2]
+            torch.set_rng_state(saved[2])
+
+    def _shard_states(self) -> dict:
+        """The stream states of this process's shards > 0 (``{"k": {...}}``)."""
+        return {str(k): {"channel": st["link"].channel_model.generator.get_state(),
+                         "noise": st["link"]._noise_generator.get_state(), "aug": st["aug"].get_state(),
+                         "torch": st["torch"].clone()} for k, st in self._shard_streams.items()}
 
     @property
     def steps_per_epoch(self) -> int:
@@ -246,7 +319,15 @@ class Trainer:
     # -------------------------------------------------------------- state
     def resume(self) -> None:
         """Continue from ``out_dir/resume.pt`` (mid-epoch too: the epoch's order and position are restored)."""
-        state = load_resume_state(self.out_dir / "resume.pt")
+        state = self._load_resume_everywhere()
+        saved_shards = state.get("shards", 1)
+        shards = self._shards_requested or (saved_shards if saved_shards % self._world == 0 else self._world)
+        if shards != self.shards:
+            self._set_shards(shards)
+        if shards != saved_shards and distributed.is_main():
+            print(f"note: {self.out_dir / 'resume.pt'} was written with {saved_shards} shard(s) per batch; continuing "
+                  f"with {shards}: the random streams of the new shards start fresh (a valid run, not the "
+                  "bit-for-bit continuation)", file=sys.stderr)
         if state.get("model_config") != self.system.config.to_dict():
             raise CheckpointError(f"{self.out_dir / 'resume.pt'} was written for model {state.get('model_config')}, "
                                   f"not {self.system.config.to_dict()}")
@@ -268,15 +349,43 @@ class Trainer:
             torch.set_rng_state(state["torch_rng"])
         self.link.channel_model.generator.set_state(state["channel_rng"])
         self.link._noise_generator.set_state(state["noise_rng"])
+        for key, saved in state.get("shard_rng", {}).items():
+            st = self._shard_streams.get(int(key))
+            if st is not None:
+                st["link"].channel_model.generator.set_state(saved["channel"])
+                st["link"]._noise_generator.set_state(saved["noise"])
+                st["aug"].set_state(saved["aug"])
+                st["torch"] = saved["torch"]
         self._load_extra_state(state.get("extra", {}))
+
+    def _load_resume_everywhere(self) -> dict:
+        """``resume.pt`` read by rank 0 and sent to every process (no shared file system needed)."""
+        if not distributed.is_distributed():
+            return load_resume_state(self.out_dir / "resume.pt")
+        state, error = None, None
+        if distributed.is_main():
+            try:
+                state = load_resume_state(self.out_dir / "resume.pt")
+            except CheckpointError as e:
+                error = str(e)
+        state, error = distributed.broadcast_object((state, error))
+        if error is not None:
+            raise CheckpointError(error)
+        return state
 
     def _weights_meta(self, val: dict | None) -> dict:
         return {**self.metadata, "epoch": self.epoch, "step": self.step, "images_seen": self.step * self.cfg.batch_size,
                 "val": val, "train_config": dataclasses.asdict(self.cfg)}
 
     def _save_resume(self) -> None:
+        """Write ``resume.pt`` (rank 0; in a process group every rank must call it: the shards' streams are gathered)."""
         from .checkpoints import save_resume_state
 
+        gathered = distributed.gather_objects(self._shard_states())
+        if not distributed.is_main():
+            return
+        shard_rng = {k: v for part in gathered for k, v in part.items()}
+        extra = {"shards": self.shards, "world_size": self._world, "shard_rng": shard_rng} if self.shards > 1 else {}
         save_resume_state(self.out_dir / "resume.pt", {
             "model": self.system.state_dict(), "optimizer": self.optimizer.state_dict(), "stage": self.cfg.stage,
             "model_config": self.system.config.to_dict(), "epoch": self.epoch, "step": self.step,
@@ -285,16 +394,21 @@ class Trainer:
             "snr_rng": self._snr_gen.get_state(), "shuffle_rng": self._shuffle_gen.get_state(),
             "aug_rng": self._aug_gen.get_state(), "torch_rng": torch.get_rng_state(),
             "channel_rng": self.link.channel_model.generator.get_state(), "noise_rng": self.link._noise_generator.get_state(),
-            "extra": self._extra_state(),
+            "extra": self._extra_state(), **extra,
         })
 
     def _save(self, val: dict) -> None:
         """After a validation: ``last``, ``best`` (when the selection score improved), history, plot, then ``resume.pt``."""
         meta = self._weights_meta(val)
-        self.system.save(self.out_dir / "last.safetensors", meta)
         score = selection_score(val, self.cfg.selection)
-        if score > self.best:
+        improved = score > self.best
+        if improved:
             self.best = score
+        if not distributed.is_main():  # every rank keeps the same state; rank 0 alone writes
+            self._save_resume()
+            return
+        self.system.save(self.out_dir / "last.safetensors", meta)
+        if improved:
             self.system.save(self.out_dir / "best.safetensors", {**meta, "selection": self.cfg.selection})
         atomic_write_json(self.out_dir / "history.json", {"metadata": self.metadata, "selection": self.cfg.selection,
                                                           "total_steps": self._total_steps, "step": self.step,
@@ -389,7 +503,13 @@ class Trainer:
         return idx
 
     def train_step(self) -> float:
-        """One optimizer step on the next batch; returns its loss."""
+        """One optimizer step on the next (global) batch; returns its loss (the mean over the whole batch)."""
+        if self.shards == 1 and self._world == 1:
+            return self._train_step_single()
+        return self._train_step_sharded()
+
+    def _train_step_single(self) -> float:
+        """The one-process, one-shard step."""
         self._set_train_mode()
         idx = self._next_indices()
         x, y = self.train_set.batch(idx)
@@ -418,7 +538,98 @@ class Trainer:
         self._running["images"] += len(idx)
         return value
 
+    def _loss_module(self):
+        if self._step_module is None:
+            module = _ShardLoss(self)
+            if self._world > 1:
+                import inspect
+                import warnings
+
+                from torch.nn.parallel import DistributedDataParallel
+
+                dev = torch.device(self.device)
+                # buffers are not broadcast at each forward: _train_step_sharded averages their updates instead
+                no_buffer_sync = ({"forward_sync_buffers": False}
+                                  if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+                                  else {"broadcast_buffers": False})
+                module = DistributedDataParallel(module, device_ids=[dev.index] if dev.type == "cuda" else None,
+                                                 **no_buffer_sync)
+                # weights of shape [.., 1, .., k] get gradients with other (equivalent) strides than DDP's bucket
+                # views: only a note on speed, repeated at every step
+                warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+            self._step_module = module
+        return self._step_module
+
+    def _train_step_sharded(self) -> float:
+        """One optimizer step on the next global batch, cut into ``self.shards`` contiguous parts.
+
+        Design (equal results for any process count): every process draws the same epoch permutation and SNR
+        (the global streams) and takes the same global batch of it; shard ``k`` (``torch.tensor_split``) is
+        trained by process ``k % world`` with shard ``k``'s own channel/noise/augmentation/dropout streams. Each
+        shard's loss is weighted by its share of the batch (``n_k / B``, times ``world`` because DDP averages the
+        processes' gradients), so the gradient is the batch mean whatever the split; a process with several
+        shards accumulates them (``no_sync`` until the last). Every shard's forward starts from the step's
+        BatchNorm running statistics, and afterwards they become that plus the mean of the shards' updates
+        (summed over processes): the same in one process with ``--shards S`` as in ``S`` processes.
+        """
+        from .augment import augment_batch, lr_at
+
+        self._set_train_mode()
+        idx = self._next_indices()
+        parts = torch.tensor_split(idx, self.shards)
+        u = torch.rand((), generator=self._snr_gen).item()
+        snr = self.cfg.snr_min_db + u * (self.cfg.snr_max_db - self.cfg.snr_min_db)
+        lr = lr_at(self.step, self._total_steps or self.total_steps(), self.cfg.lr, self.cfg.lr_schedule,
+                   self.cfg.warmup_steps, self.cfg.min_lr_ratio, self.cfg.decay_fraction)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        model = self._loss_module()
+        buffers = [b for b in self.system.buffers()]
+        start = [b.detach().clone() for b in buffers]
+        delta = [torch.zeros_like(b) for b in buffers]
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)  # nccl reduces device tensors only
+        self.optimizer.zero_grad(set_to_none=True)
+        for j, k in enumerate(self._own):
+            with torch.no_grad():
+                for b, s in zip(buffers, start):
+                    b.copy_(s)
+            with self._streams_of(k):
+                x, y = self.train_set.batch(parts[k])
+                x = augment_batch(x, self.cfg.augment, self._aug_gen, self.cfg.crop_padding)
+                if self.cfg.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                last = j == len(self._own) - 1
+                sync = contextlib.nullcontext() if last or self._world == 1 else model.no_sync()
+                with sync:
+                    with self._autocast():
+                        loss = model(x, y, snr)
+                    (loss * (len(parts[k]) * self._world / len(idx))).backward()
+            with torch.no_grad():
+                for d, b, s in zip(delta, buffers, start):
+                    d += b - s
+            loss_sum += float(loss.detach()) * len(parts[k])
+        if buffers:
+            with torch.no_grad():
+                for d in delta:
+                    distributed.all_reduce_sum(d)
+                for b, s, d in zip(buffers, start, delta):
+                    b.copy_(s + (d / self.shards if b.is_floating_point() else d // self.shards))
+        distributed.all_reduce_sum(loss_sum)
+        self.optimizer.step()
+        self.step += 1
+        if self._pos >= self.steps_per_epoch:
+            self.epoch, self._order, self._pos = self.epoch + 1, None, 0
+        self._running["loss"] += float(loss_sum)
+        self._running["images"] += len(idx)
+        return float(loss_sum) / len(idx)
+
     # -------------------------------------------------------------- validation
+    def _validate_on_main(self) -> dict:
+        """:meth:`validate` on rank 0 only, its figures sent to the other processes (which wait meanwhile)."""
+        if self._world == 1:
+            return self.validate()
+        return distributed.broadcast_object(self.validate() if distributed.is_main() else None)
+
     @torch.no_grad()
     def validate(self) -> dict:
         """Validation figures at ``val_snr_db`` on the same channels every time: ``loss``, ``psnr`` and
@@ -471,16 +682,24 @@ class Trainer:
         total = self._total_steps = self.total_steps(epochs, max_steps)
         eval_every = self.cfg.eval_every or self.steps_per_epoch
         ckpt_every = self.cfg.checkpoint_every or eval_every
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        main = distributed.is_main()
+        if main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        if main and "parallel" in self.metadata:
+            p = self.metadata["parallel"]
+            print(f"parallel: {p['world_size']} process(es) ({p['backend'] or 'no process group'}), {p['shards']} shards "
+                  f"per batch, global batch {p['global_batch_size']} ({p['per_process_batch_size']:g} per process), "
+                  "learning rate not scaled", file=sys.stderr)
         started, since = time.time(), time.time()
-        bar = tqdm(total=total, initial=min(self.step, total), unit="step", disable=not show_progress, file=sys.stderr)
+        bar = tqdm(total=total, initial=min(self.step, total), unit="step", disable=not (show_progress and main),
+                   file=sys.stderr)
         try:
             while self.step < total:
                 loss = self.train_step()
                 bar.update(1)
                 bar.set_postfix_str(f"epoch {self.epoch + self._pos / self.steps_per_epoch:.2f} loss {loss:.4f}")
                 if self.step % eval_every == 0 or self.step == total:
-                    val = self.validate()
+                    val = self._validate_on_main()
                     train_loss = self._running["loss"] / max(self._running["images"], 1)
                     self._running = {"loss": 0.0, "images": 0}
                     epoch = self.epoch + self._pos / self.steps_per_epoch
@@ -491,17 +710,37 @@ class Trainer:
                     self._save(val)
                 elif self.step % ckpt_every == 0:
                     self._save_resume()
-                if time_budget_s is not None and time.time() - started >= time_budget_s and self.step < total:
+                out_of_time = time_budget_s is not None and time.time() - started >= time_budget_s and self.step < total
+                if time_budget_s is not None and self._world > 1:
+                    out_of_time = distributed.broadcast_object(out_of_time)  # rank 0's clock decides for all
+                if out_of_time:
                     self._save_resume()
-                    print(f"\ntime budget of {time_budget_s:g} s reached at step {self.step}/{total}: "
-                          f"continue with --resume", file=sys.stderr)
+                    if main:
+                        print(f"\ntime budget of {time_budget_s:g} s reached at step {self.step}/{total}: "
+                              f"continue with --resume", file=sys.stderr)
                     break
         except KeyboardInterrupt:
-            self._save_resume()
+            if self._world == 1:
+                self._save_resume()
+            elif main:  # the other processes may be gone: no collective gathering of their streams now
+                print(f"\ninterrupted in a process group: {self.out_dir / 'resume.pt'} is the last one written "
+                      "(every checkpoint_every steps)", file=sys.stderr)
             raise
         finally:
             bar.close()
         return self.history
+
+
+class _ShardLoss(torch.nn.Module):
+    """The training loss of a trainer as a module (what DDP wraps: its forward runs DDP's gradient hooks)."""
+
+    def __init__(self, trainer: Trainer):
+        super().__init__()
+        self.system = trainer.system
+        self._loss_of = trainer._loss
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, snr_db: float) -> torch.Tensor:
+        return self._loss_of(x, y, snr_db)[0]
 
 
 def _on_device(dataset, device: str):
@@ -577,6 +816,10 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=duration_seconds, metavar="T",
                    help="stop cleanly after T (seconds, or e.g. 90m, 2h) and keep resume.pt; the schedule still "
                         "follows --max-steps/--epochs")
+    p.add_argument("--shards", type=positive_int, metavar="S",
+                   help="cut every (global) batch into S parts with their own random streams (default: one per "
+                        "torchrun process; a multiple of their number): one process with --shards 2 trains like "
+                        "torchrun --nproc_per_node 2")
     add_run_args(p, "runs/train/<scenario>-<codec>[-<stage>]")
     return p
 
@@ -651,8 +894,6 @@ def init_part(system: SemanticSystem, part: str, path: str | Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    from .runtime import apply_threads
-
     args = setup_args().parse_args(argv)
     try:
         scenario = load_scenario(args.scenario)
@@ -665,6 +906,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
         device = resolve_device(args.device)
     except (ScenarioError, ValueError, TypeError) as e:
         raise SystemExit(f"error: {e}") from None
+    device = distributed.init_from_env(device)  # under torchrun: join the process group (else unchanged)
+    try:
+        return _main(args, argv, scenario, mcfg, tcfg, device)
+    finally:
+        distributed.cleanup()
+
+
+def _main(args, argv, scenario, mcfg, tcfg, device) -> list[dict]:
+    from .runtime import apply_threads
+
     seed = scenario.seed if args.seed is None else args.seed
     suffix = "" if tcfg.stage == "joint" else f"-{tcfg.stage}"
     out_dir = checked_out_dir(args.out_dir, f"runs/train/{scenario.name}-{mcfg.codec}{suffix}")
@@ -688,7 +939,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 "dataset": scenario.images.dataset, "training_data": data.info,
                 "train_images": len(train_set), "val_images": len(data.val), "init": inits, "device": device,
                 "threads": torch.get_num_threads()}
-    trainer = Trainer(system, scenario.link, train_set, data.val, tcfg, out_dir, seed, device, metadata)
+    try:
+        trainer = Trainer(system, scenario.link, train_set, data.val, tcfg, out_dir, seed, device, metadata, args.shards)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     return run_training(trainer, out_dir, args.resume, args.max_steps, not args.no_progress, args.time_budget)
 
 
@@ -718,10 +972,19 @@ def interrupt_on_signals():
 def run_training(trainer, out_dir, resume: bool, max_steps: int | None, show_progress: bool,
                  time_budget_s: float | None = None) -> list[dict]:
     """The command-line side of a trainer (this one or the attack generators'): ``--resume``, fit,
-    Ctrl-C keeping finished work, and a one-line JSON summary of the last validation."""
-    if resume and not (Path(out_dir) / "resume.pt").exists():
-        print(f"note: --resume: {Path(out_dir) / 'resume.pt'} does not exist yet (no checkpoint was written before "
-              "the run stopped); starting fresh", file=sys.stderr)
+    Ctrl-C keeping finished work, and a one-line JSON summary of the last validation (rank 0 prints)."""
+    import os
+
+    if distributed.launched_by_torchrun() and int(os.environ.get("WORLD_SIZE", "1")) > 1 \
+            and not distributed.is_distributed():
+        raise SystemExit(f"error: {type(trainer).__name__} trains in one process only (not yet in several under "
+                         "torchrun, which runs python -m sionna_semcomm.train); start this command without torchrun")
+    main = distributed.is_main()
+    exists = distributed.broadcast_object((Path(out_dir) / "resume.pt").exists())  # rank 0's file system decides
+    if resume and not exists:
+        if main:
+                print(f"note: --resume: {Path(out_dir) / 'resume.pt'} does not exist yet (no checkpoint was written before "
+                  "the run stopped); starting fresh", file=sys.stderr)
     elif resume:
         try:
             trainer.resume()
@@ -733,13 +996,15 @@ def run_training(trainer, out_dir, resume: bool, max_steps: int | None, show_pro
             history = trainer.fit(max_steps=max_steps, show_progress=show_progress, **kw)
     except KeyboardInterrupt:
         where = f"step {trainer.step}" if hasattr(trainer, "step") else f"epoch {trainer.epoch}"
-        print(f"\ninterrupted at {where}: checkpoints in {out_dir}; continue with --resume", file=sys.stderr)
+        if main:
+            print(f"\ninterrupted at {where}: checkpoints in {out_dir}; continue with --resume", file=sys.stderr)
         raise SystemExit(130) from None
     last = history[-1] if history else {}
     summary = {"out_dir": str(out_dir), "epochs": trainer.epoch, **{k: v for k, v in last.items() if k.startswith("val_")}}
     if hasattr(trainer, "step"):
         summary["step"] = trainer.step
-    print(json.dumps(summary))
+    if main:
+        print(json.dumps(summary))
     return history
 
 

@@ -44,3 +44,23 @@ def cifar_dir(tmp_path, n=48):
 def make_cifar_dir():
     """``make_cifar_dir(tmp_path, n=48)`` writes a tiny CIFAR-10 folder in the official format and returns ``tmp_path``."""
     return cifar_dir
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster (2 CPUs, no dashboard) for the whole test session; skips without Ray installed."""
+    ray = pytest.importorskip("ray")
+    from pathlib import Path
+
+    if not ray.is_initialized():
+        root = str(Path(__file__).resolve().parents[1])  # the workers import this checkout, as the tests do
+        os.environ.setdefault("RAY_worker_niceness", "0")  # as the executor does: no workers starved by nice +15
+        import signal
+
+        saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": root, "SIONNA_SEMCOMM_THREADS": "1"}})
+        for sig, handler in saved.items():  # ray.init installs its own SIGTERM handler: not for the other tests
+            signal.signal(sig, handler)
+    yield ray
+    ray.shutdown()

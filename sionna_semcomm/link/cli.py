@@ -104,6 +104,16 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="reuse the finished SNR points (and a point interrupted mid-way) of the same runs in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    x = p.add_argument_group("executors (where the SNR points run)")
+    x.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: one point after the other in this process (default); ray: every point of every "
+                        "system a Ray task (optional extra: pip install -e \".[ray]\")")
+    x.add_argument("--address", help="ray: the cluster to join (e.g. auto, or ray://HEAD:10001); default: a local "
+                                     "cluster started for this command")
+    x.add_argument("--workers", type=positive_int,
+                   help="ray, local cluster: its CPUs, i.e. points run at once (default: this machine's cores)")
+    x.add_argument("--task-gpus", type=float, metavar="G",
+                   help="ray: GPUs each task declares (fractions share a GPU; default 1 on CUDA, 0 on CPU)")
     p.add_argument("--list", action="store_true", help="list scenarios and systems, then exit")
     return p
 
@@ -141,7 +151,6 @@ def _attach_attack(args, infos, runners, seed, scenario_name: str) -> None:
     """Build ``--attack`` against every runner's system (the composition root's attack factory).
 
     Generator attacks without ``--attack-checkpoint`` use the generators shipped for the scenario."""
-    from ..attacks import build_attack
     from ..checkpoints import CheckpointError
     from ..learned import pretrained_attack_checkpoint
 
@@ -152,17 +161,9 @@ def _attach_attack(args, infos, runners, seed, scenario_name: str) -> None:
         except CheckpointError as e:
             raise SystemExit(f"error: {e}") from None
 
-    settings = {}
-    if args.attack_steps is not None:
-        if args.attack != "pgd":
-            raise SystemExit("error: --attack-steps applies to --attack pgd only")
-        settings["steps"] = args.attack_steps
-
-    def factory(system, link):
-        return build_attack(args.attack, system, link, psr_db=args.psr_db, target_class=args.target_class,
-                            controllable_class=args.controllable_class, checkpoint=args.attack_checkpoint, seed=seed,
-                            **settings)
-
+    if args.attack_steps is not None and args.attack != "pgd":
+        raise SystemExit("error: --attack-steps applies to --attack pgd only")
+    factory = attack_factory(attack_spec(args, seed))
     for info, runner in zip(infos, runners):
         if not hasattr(runner, "set_attack"):
             raise SystemExit(f"error: --attack applies to image systems; {info.name} is a {info.kind} system")
@@ -170,6 +171,35 @@ def _attach_attack(args, infos, runners, seed, scenario_name: str) -> None:
             runner.set_attack(factory)
         except (ValueError, OSError) as e:
             raise SystemExit(f"error: {info.name}: {e}") from None
+
+
+def attack_spec(args, seed: int) -> dict:
+    """The attack settings of the command line as a plain dictionary (what a remote worker rebuilds it from)."""
+    settings = {"steps": args.attack_steps} if args.attack_steps is not None else {}
+    return {"name": args.attack, "psr_db": args.psr_db, "target_class": args.target_class,
+            "controllable_class": args.controllable_class, "checkpoint": args.attack_checkpoint, "seed": seed,
+            "settings": settings}
+
+
+def attack_factory(spec: dict):
+    """``factory(system, link) -> Attack`` of an :func:`attack_spec` (the composition root's attack factory)."""
+    from ..attacks import build_attack
+
+    def factory(system, link):
+        return build_attack(spec["name"], system, link, psr_db=spec["psr_db"], target_class=spec["target_class"],
+                            controllable_class=spec["controllable_class"], checkpoint=spec["checkpoint"],
+                            seed=spec["seed"], **spec["settings"])
+
+    return factory
+
+
+def build_runner(scenario, system: str, options, attack: dict | None = None):
+    """The runner of ``system`` on ``scenario`` (with ``attack``, an :func:`attack_spec`, attached): what an
+    executor's worker builds to evaluate points (:mod:`sionna_semcomm.executors`)."""
+    runner = _registry().get_system(system).build(scenario, options)
+    if attack is not None:
+        runner.set_attack(attack_factory(attack))
+    return runner
 
 
 def _attack_record(attack, results: dict) -> dict:
@@ -196,6 +226,51 @@ def _open_store(args) -> ResultsStore | None:
         return ResultsStore(args.out)
     except (ValueError, OSError) as e:
         raise SystemExit(f"error: --out {args.out}: cannot merge into it: {e}") from None
+
+
+def _run_on_executor(executor, args, scenario, names, options, seed, runs, runners, snr_points, store, bar) -> None:
+    """Every unfinished point of every run as a task of ``executor``; each finished point merged into its run
+    (and the store) as it arrives, so an interrupted sweep keeps them. (Points interrupted mid-way are computed
+    again from their start: a task is the unit of work here.)"""
+    from ..executors import PointTask
+
+    spec = attack_spec(args, seed) if args.attack is not None else None
+    points: list[dict] = []
+    tasks = []
+    for i, (run, runner) in enumerate(zip(runs, runners)):
+        stored = store.get(run) if store is not None and args.resume else None
+        finished = points_of(stored["results"]) if stored else {}
+        points.append({})
+        for snr in snr_points:
+            if snr in finished:
+                points[i][snr] = finished[snr]
+                bar.update(runner.work_per_point())
+            else:
+                tasks.append(PointTask(i, scenario, names[i], options, snr, spec, args.threads))
+    for i, run in enumerate(runs):
+        if points[i]:
+            _set_points(run, runners[i], points[i], store)
+    try:
+        for task, point in executor.run(tasks):
+            i = task.run_index
+            points[i][task.snr_db] = point
+            _set_points(runs[i], runners[i], points[i], store)
+            bar.update(runners[i].work_per_point())
+    except ValueError as e:
+        bar.close()
+        raise SystemExit(f"error: {e}") from None
+    for run in runs:
+        run["complete"] = True
+        if store is not None:
+            store.put(run)
+
+
+def _set_points(run: dict, runner, points: dict, store) -> None:
+    run["results"] = res = with_points(runner.accounting(), points)
+    if "attack" in run:
+        run["attack"] = _attack_record(runner.attack, res)
+    if store is not None:
+        store.put(run)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -245,6 +320,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
         raise SystemExit(f"error: {e}") from None
     if args.attack is not None:
         _attach_attack(args, infos, runners, seed, scenario.name)
+    if args.executor == "local" and (args.address or args.workers or args.task_gpus is not None):
+        raise SystemExit("error: --address, --workers and --task-gpus apply to --executor ray")
+    executor = None
+    if args.executor == "ray":
+        from ..executors import RayExecutor
+
+        if args.task_gpus is not None and not args.task_gpus >= 0:
+            raise SystemExit(f"error: --task-gpus must be >= 0, got {args.task_gpus}")
+        gpus = args.task_gpus if args.task_gpus is not None else (1 if device.startswith("cuda") else 0)
+        executor = RayExecutor(args.address, args.workers, task_gpus=gpus)
 
     runs = []
     for info, runner in zip(infos, runners):
@@ -263,7 +348,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     bar = tqdm(total=total, unit=runners[0].unit, disable=args.no_progress, desc=scenario.name, file=sys.stderr)
     started = time.time()
     try:
-        for run, runner in zip(runs, runners):
+        if executor is not None:
+            try:
+                _run_on_executor(executor, args, scenario, names, options, seed, runs, runners, snr_points, store, bar)
+            finally:
+                executor.shutdown()
+        for run, runner in zip(runs if executor is None else [], runners):
             stored = store.get(run) if store is not None and args.resume else None
             finished = points_of(stored["results"]) if stored else {}
             partial = stored.get("partial") if stored else None

@@ -1,0 +1,190 @@
+"""Training in several processes (PyTorch DDP, gloo on CPU): equal to one process with the same shards, resume
+across process counts, one writer."""
+
+import json
+import shutil
+import sys
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from sionna_semcomm.checkpoints import load_resume_state
+from sionna_semcomm.link.channels import ChannelSpec
+from sionna_semcomm.link.config import LinkConfig
+from sionna_semcomm.semantic import ModelConfig, SemanticSystem
+from sionna_semcomm.train import TrainConfig, Trainer
+
+TINY = ModelConfig(image_shape=(3, 32, 32), num_symbols=64, classifier_width=4,
+                   codec_hparams={"channels": (8, 8), "num_blocks": 1, "expansion": 2})
+MAX_STEPS = 6
+
+
+def _trainer(data_root, out, shards=None, classify_from="image"):
+    from sionna_semcomm.data import load_dataset
+
+    train = load_dataset("cifar10", "train", data_root, val_fraction=0.25)  # 36 images: 5 steps of 8 per epoch
+    val = load_dataset("cifar10", "val", data_root, val_fraction=0.25)
+    torch.manual_seed(0)
+    cfg = TrainConfig(epochs=2, batch_size=8, lr=3e-3, snr_min_db=5, snr_max_db=15, augment="crop_flip",
+                      lr_schedule="cosine", warmup_steps=2, eval_every=3, checkpoint_every=2)
+    return Trainer(SemanticSystem(ModelConfig(**{**TINY.to_dict(), "classify_from": classify_from})),
+                   LinkConfig(channel=ChannelSpec("rayleigh_multipath", num_taps=4), equalizer="lmmse"),
+                   train, val, cfg, out, seed=0, shards=shards)
+
+
+def _three_steps(trainer):
+    for _ in range(3):  # out of time after each step: 3 steps, resume.pt written (collectively) each time
+        trainer.fit(max_steps=MAX_STEPS, show_progress=False, time_budget_s=0.0)
+
+
+def _worker(rank, world, init_file, data_root, tmp):
+    """One process of a gloo group: (a) 3 fresh steps in tmp/ddp; (b) the run written by one process in
+    tmp/one3 resumed to the end; rank 1 records every file it opens for writing or renames under tmp."""
+    import os
+
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    writes = []
+    if rank == 1:
+        def audit(event, args):
+            if event == "open" and str(args[0]).startswith(str(tmp)):
+                mode, flags = args[1], args[2]
+                if (mode is None and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)) or \
+                        (isinstance(mode, str) and any(c in mode for c in "wax+")):
+                    writes.append(str(args[0]))
+            elif event in ("os.rename", "os.replace") and str(args[1]).startswith(str(tmp)):
+                writes.append(str(args[1]))
+        sys.addaudithook(audit)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        ddp = _trainer(data_root, tmp / "ddp")
+        assert ddp.shards == world and ddp._own == [rank]
+        _three_steps(ddp)
+        resumed = _trainer(data_root, tmp / "one3")
+        resumed.resume()  # written by one process with --shards 2
+        resumed.fit(max_steps=MAX_STEPS, show_progress=False)
+        if rank == 1:
+            (tmp / "rank1_writes.txt").write_text(json.dumps([w for w in writes if "rank1_writes" not in w]))
+    finally:
+        dist.destroy_process_group()
+
+
+def _assert_same_weights(a: dict, b: dict, atol=1e-5):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), rtol=1e-4, atol=atol), (k, (a[k].float() - b[k].float()).abs().max())
+
+
+def test_two_gloo_processes_train_like_one_process_with_two_shards(tmp_path, make_cifar_dir):
+    data_root = make_cifar_dir(tmp_path / "data")
+    # the reference: one process, two shards per batch, to step 3 (copied) and on to the end
+    one = _trainer(data_root, tmp_path / "one", shards=2)
+    _three_steps(one)
+    shutil.copytree(tmp_path / "one", tmp_path / "one3")
+    at3 = {k: v.clone() for k, v in one.system.state_dict().items()}
+    one.fit(max_steps=MAX_STEPS, show_progress=False)
+    final = one.system.state_dict()
+
+    mp.start_processes(_worker, args=(2, str(tmp_path / "pg"), data_root, tmp_path), nprocs=2, join=True,
+                       start_method="spawn")
+
+    # (a) two processes from scratch == one process with 2 shards, after 3 steps (resume.pt of rank 0)
+    ddp_state = load_resume_state(tmp_path / "ddp" / "resume.pt")
+    assert ddp_state["step"] == 3 and ddp_state["shards"] == 2 and ddp_state["world_size"] == 2
+    assert set(ddp_state["shard_rng"]) == {"1"}  # rank 1's streams, gathered by rank 0
+    _assert_same_weights(ddp_state["model"], at3)
+    # (b) a one-process run resumed by two processes ends where the one-process run ended
+    from sionna_semcomm.checkpoints import load_weights
+
+    two_end, meta = load_weights(tmp_path / "one3" / "last.safetensors")
+    _assert_same_weights(two_end, final)
+    assert meta["step"] == MAX_STEPS and meta["parallel"]["world_size"] == 2 and meta["parallel"]["global_batch_size"] == 8
+    hist = json.loads((tmp_path / "one3" / "history.json").read_text())["history"]
+    assert [h["step"] for h in hist] == [3, 6]
+    assert [h["val_psnr"] for h in hist] == pytest.approx([h["val_psnr"] for h in one.history], abs=1e-3)
+    assert [h["train_loss"] for h in hist] == pytest.approx([h["train_loss"] for h in one.history], rel=1e-4)
+    # (c) rank 1 wrote nothing
+    assert json.loads((tmp_path / "rank1_writes.txt").read_text()) == []
+    # (d) the two-process run resumed by one process (shards 2 taken from resume.pt) ends at the same weights
+    again = _trainer(data_root, tmp_path / "ddp")
+    again.resume()
+    assert again.shards == 2
+    again.fit(max_steps=MAX_STEPS, show_progress=False)
+    _assert_same_weights(again.system.state_dict(), final)
+
+
+def test_one_process_shards_accumulate_to_the_batch_gradient(tmp_path, make_cifar_dir):
+    """Two shards in one process: a valid training (the batch mean gradient), not the one-shard run's streams;
+    BatchNorm statistics move; the symbol classifier (dropout) trains too; bad shard counts are refused."""
+    data_root = make_cifar_dir(tmp_path / "data")
+    for classify_from in ("image", "symbols"):
+        t = _trainer(data_root, tmp_path / classify_from, shards=2, classify_from=classify_from)
+        before = {k: v.clone() for k, v in t.system.state_dict().items()}
+        t.fit(max_steps=2, show_progress=False)
+        after = t.system.state_dict()
+        assert all(torch.isfinite(v.float()).all() for v in after.values())
+        changed = [k for k in before if not torch.equal(before[k], after[k])]
+        assert any("running_mean" in k for k in changed) and any(k.startswith("codec") for k in changed)
+        assert any(k.endswith("num_batches_tracked") and int(after[k]) == 2 for k in after)  # one per step
+    with pytest.raises(ValueError, match="shards need at least 9 images"):
+        _trainer(data_root, tmp_path / "x", shards=9)
+
+
+def test_resume_with_another_shard_count_continues_with_a_note(tmp_path, make_cifar_dir, capsys):
+    data_root = make_cifar_dir(tmp_path / "data")
+    t = _trainer(data_root, tmp_path / "r")
+    t.fit(max_steps=MAX_STEPS, show_progress=False, time_budget_s=0.0)
+    assert "shards" not in load_resume_state(tmp_path / "r" / "resume.pt")  # the one-process file as before
+    again = _trainer(data_root, tmp_path / "r", shards=2)
+    again.resume()
+    assert "continuing with 2" in capsys.readouterr().err and again.step == 1
+    again.fit(max_steps=MAX_STEPS, show_progress=False)
+    assert again.step == MAX_STEPS and load_resume_state(tmp_path / "r" / "resume.pt")["shards"] == 2
+
+
+def test_torchrun_cli_two_processes_one_summary_and_the_parallel_metadata(tmp_path, make_cifar_dir):
+    """The command itself under torchrun (2 gloo processes), then resumed by the plain command."""
+    import os
+    import subprocess
+
+    from sionna_semcomm.checkpoints import load_weights
+    from sionna_semcomm.train import main as train_main
+
+    data = make_cifar_dir(tmp_path / "data")
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(
+        "seed = 0\n[link]\nequalizer = 'lmmse'\n[channel]\nkind = 'awgn'\n"
+        "[images]\ndataset = 'cifar10'\nnum_symbols = 64\nbatch_size = 16\nnum_images = 16\n"
+        "[model]\nclassifier_width = 4\ncodec_hparams = {channels = [8, 8], num_blocks = 1, expansion = 2}\n"
+        "[train]\nepochs = 1\nbatch_size = 16\neval_every = 2\n"
+    )
+    base = ["--scenario", str(scenario), "--data-dir", str(data), "--no-progress", "--device", "cpu", "--max-steps", "3"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "sionna_semcomm.train", *base, "--out-dir", str(tmp_path / "two"), "--time-budget", "0.001"],
+                          capture_output=True, text=True, env=env, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count('"out_dir"') == 1  # one summary line: rank 0's
+    assert done.stderr.count("parallel: 2 process(es) (gloo), 2 shards per batch, global batch 16 (8 per process)") == 1
+    assert load_resume_state(tmp_path / "two" / "resume.pt")["step"] == 1
+    # the plain command resumes it (shards 2 from resume.pt) and ends where a one-process --shards 2 run ends
+    train_main(base + ["--out-dir", str(tmp_path / "two"), "--resume"])
+    train_main(base + ["--out-dir", str(tmp_path / "one"), "--shards", "2"])
+    a, meta = load_weights(tmp_path / "two" / "last.safetensors")
+    b, _ = load_weights(tmp_path / "one" / "last.safetensors")
+    _assert_same_weights(a, b)
+    assert meta["parallel"]["shards"] == 2 and meta["step"] == 3
+
+
+def test_trainers_without_a_process_group_refuse_several_torchrun_processes(monkeypatch, tmp_path):
+    from sionna_semcomm.train import run_training
+
+    class Dummy:
+        pass
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    with pytest.raises(SystemExit, match="Dummy trains in one process only"):
+        run_training(Dummy(), tmp_path, False, None, False)

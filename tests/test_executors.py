@@ -1,0 +1,69 @@
+"""The Ray executor of the link sweeps: the same numbers as the local one, resume through the store, and a clear
+message without Ray. One local Ray cluster for the whole session (``ray_cluster`` in conftest)."""
+
+import json
+import sys
+
+import pytest
+
+from sionna_semcomm.link.cli import main
+
+BITS = ["--scenario", "awgn_bits", "--systems", "uncoded-qpsk", "ldpc-qpsk", "--snr-db", "0", "2", "4",
+        "--num-bits", "3000", "--seed", "5", "--no-progress", "--device", "cpu"]
+
+
+def _runs(path):
+    return json.loads(path.read_text())["runs"]
+
+
+def _strip(runs):
+    return [{k: v for k, v in r.items() if k not in ("versions",)} for r in runs]
+
+
+def test_without_ray_the_ray_executor_says_how_to_install_it(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(SystemExit, match=r'pip install -e "\.\[ray\]"'):
+        main(BITS + ["--executor", "ray"])
+    with pytest.raises(SystemExit, match="apply to --executor ray"):
+        main(BITS + ["--workers", "2"])
+
+
+def test_ray_sweep_equals_the_local_sweep_and_resumes_from_the_store(tmp_path, ray_cluster, monkeypatch):
+    local = main(BITS + ["--out", str(tmp_path / "local.json")])
+    remote = main(BITS + ["--executor", "ray", "--out", str(tmp_path / "ray.json")])
+    assert _strip(remote) == _strip(local)
+    assert _strip(_runs(tmp_path / "ray.json")) == _strip(_runs(tmp_path / "local.json"))
+    assert all(r["complete"] for r in remote)
+    # a store holding the 0 dB points (written by the local executor): Ray computes only the others
+    main(BITS[:6] + ["0"] + BITS[9:] + ["--out", str(tmp_path / "mixed.json")])
+    from sionna_semcomm import executors
+
+    submitted = []
+    real = executors.RayExecutor.run
+    monkeypatch.setattr(executors.RayExecutor, "run", lambda self, tasks: real(self, submitted.extend(tasks) or submitted))
+    resumed = main(BITS + ["--executor", "ray", "--out", str(tmp_path / "mixed.json"), "--resume"])
+    assert sorted((t.system, t.snr_db) for t in submitted) == sorted(
+        (s, snr) for s in ("uncoded-qpsk", "ldpc-qpsk") for snr in (2.0, 4.0))
+    assert _strip(resumed) == _strip(local)
+
+
+def test_ray_image_sweep_under_attack_equals_the_local_one(tmp_path, make_cifar_dir, ray_cluster):
+    data = make_cifar_dir(tmp_path / "data", n=16)
+    args = ["--scenario", "rayleigh_cifar", "--systems", "mobilesc", "--data-dir", str(data), "--num-images", "8",
+            "--batch-size", "4", "--snr-db", "5", "15", "--attack", "jamming", "--psr-db", "-10", "--no-progress",
+            "--device", "cpu"]
+    local = main(args)
+    remote = main(args + ["--executor", "ray"])
+    assert _strip(remote) == _strip(local)
+    assert remote[0]["attack"]["name"] == "jamming" and len(remote[0]["results"]["per_class"]["accuracy"]) == 2
+
+
+def test_the_ray_executor_gives_back_the_signal_handlers(ray_cluster, monkeypatch):
+    import signal
+
+    from sionna_semcomm.executors import RayExecutor
+
+    before = signal.getsignal(signal.SIGTERM)
+    ex = RayExecutor()  # joins the session's cluster: nothing replaced, nothing to stop
+    ex.shutdown()
+    assert signal.getsignal(signal.SIGTERM) == before and ray_cluster.is_initialized()
