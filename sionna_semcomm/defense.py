@@ -26,10 +26,16 @@ weights and optimizers; ``history.json``; ``learning_curve.png``). Validation re
 accuracy and, per family, the accuracy and PSNR under attack (averaged over its members, fixed seeds);
 the checkpoint kept as ``best`` minimises ``(1 - clean_fraction) * adversarial + clean_fraction * clean``
 validation loss, so a defence is not selected on clean data alone.
+
+Several processes (``torchrun --nproc_per_node N -m sionna_semcomm.defense ...``) or ``--shards S``: the shards of
+:class:`~sionna_semcomm.train.Trainer`; the mixing rule draws once per global batch (same on every process),
+each shard perturbs its rows of it with the attacks' streams of that shard (derived from ``(seed, k)``), so
+``--shards 2`` in one process equals two processes. Fixed generators only (``generator_updates = 0``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -37,6 +43,7 @@ from pathlib import Path
 
 import torch
 
+from . import distributed
 from .attacks.generator import GeneratorAttack, save_generator
 from .attacks.trainer import generator_step
 from .checkpoints import CheckpointError, load_state_into
@@ -150,13 +157,16 @@ class AdversarialTrainer(Trainer):
     """
 
     def __init__(self, system, link_config, train_set, val_set, cfg, defense: DefenseConfig, attack_factory,
-                 out_dir: Path, seed: int = 0, device: str = "cpu", metadata: dict | None = None):
+                 out_dir: Path, seed: int = 0, device: str = "cpu", metadata: dict | None = None,
+                 shards: int | None = None):
         # fine-tuning of the whole system with a constant rate, selected on the mixed validation loss (module doc)
         cfg = dataclasses.replace(cfg, lr=defense.lr, epochs=defense.epochs, stage="joint", select="loss", max_steps=None,
                                   lr_schedule="constant", warmup_steps=0)
+        self.defense, self.attacks = defense, []  # read by _shards_refused / _new_shard_streams in Trainer.__init__
+        self._shard_draws: dict | None = None     # sharded step: {shard: MixDraw with the shard's own rows}
+        self._shard = 0                           # the shard whose streams are in use
         super().__init__(system, link_config, train_set, val_set, cfg, out_dir, seed, device,
-                         {**(metadata or {}), "defense": dataclasses.asdict(defense)})
-        self.defense = defense
+                         {**(metadata or {}), "defense": dataclasses.asdict(defense)}, shards)
         families = attack_factory(self.system, self.link) if defense.families else {}
         missing = [f for f in defense.families if f not in families]
         if missing:
@@ -174,6 +184,7 @@ class AdversarialTrainer(Trainer):
         self._gen_label_gen = make_generator(seed, "defense-generator-labels", device)
         self._last: MixDraw | None = None
         self.draw_counts: dict[str, int] = {}
+        self._set_shards(self.shards)  # again, now that the attacks exist: every shard > 0 gets its attack streams
 
     # -------------------------------------------------------------- state
     def _identity(self) -> dict:
@@ -206,10 +217,65 @@ class AdversarialTrainer(Trainer):
 
     def _save(self, val: dict) -> None:
         super()._save(val)
-        if self._generator_optimizers:  # the refreshed attackers, for re-use and inspection
+        if self._generator_optimizers and distributed.is_main():  # the refreshed attackers, for re-use and inspection
             for a in self.attacks:
                 save_generator(self.out_dir / "generators" / f"{_attack_label(a)}.safetensors", a,
                                {"refreshed_with": self.defense.variant, "epoch": self.epoch})
+
+    # -------------------------------------------------------------- shards
+    def _shards_refused(self) -> str | None:
+        if self.defense.generator_updates:
+            return ("refreshed generators (generator_updates > 0) train in one process with one shard only (not "
+                    "under torchrun with several processes, nor with --shards > 1); keep them fixed (0) to train in shards")
+        return None
+
+    def _new_shard_streams(self, k: int) -> dict:
+        """Trainer's shard streams plus one stream per training attack, derived from ``(seed, k)`` (shard 0 uses
+        the attacks' own streams, those of a one-process run)."""
+        st = super()._new_shard_streams(k)
+        st["attack_rngs"] = [make_generator(self.seed, f"defense-attack{i}-{a.name}-shard{k}", self.device)
+                             for i, a in enumerate(self.attacks)]
+        return st
+
+    def _shard_states(self) -> dict:
+        states = super()._shard_states()
+        for k, st in self._shard_streams.items():
+            states[str(k)]["attack_rngs"] = [g.get_state() for g in st["attack_rngs"]]
+        return states
+
+    def _load_shard_state(self, st: dict, saved: dict) -> None:
+        super()._load_shard_state(st, saved)
+        for g, state in zip(st["attack_rngs"], saved.get("attack_rngs", [])):
+            g.set_state(state)
+
+    @contextlib.contextmanager
+    def _streams_of(self, k: int):
+        """Trainer's (link, augmentation, dropout) plus the attacks' random streams of shard ``k``."""
+        self._shard = k
+        with super()._streams_of(k):
+            if k == 0:
+                yield
+                return
+            saved = [a.rng for a in self.attacks]
+            for a, g in zip(self.attacks, self._shard_streams[k]["attack_rngs"]):
+                a.rng = g
+            try:
+                yield
+            finally:
+                for a, g in zip(self.attacks, saved):
+                    a.rng = g
+
+    def _before_shards(self, parts) -> None:
+        """One draw of the mixing rule for the whole global batch (the same on every process: the rule's stream
+        is global); each shard gets the attack and the perturbed rows that fall into it."""
+        draw = self.mixing.draw(sum(len(p) for p in parts))
+        if draw.attack is not None:
+            self.draw_counts[draw.family] = self.draw_counts.get(draw.family, 0) + 1
+        self._shard_draws, start = {}, 0
+        for k, part in enumerate(parts):
+            rows = draw.adversarial[(draw.adversarial >= start) & (draw.adversarial < start + len(part))] - start
+            self._shard_draws[k] = MixDraw(draw.attack, draw.family, rows) if len(rows) else MixDraw(None, None, rows)
+            start += len(part)
 
     # -------------------------------------------------------------- training
     def _perturbation(self, attack, x, y, snr_db, taps, rows) -> torch.Tensor | None:
@@ -224,10 +290,14 @@ class AdversarialTrainer(Trainer):
         return p
 
     def _forward(self, x, y, snr_db):
-        draw = self._last = self.mixing.draw(len(x))
+        if self.shards > 1 or self._world > 1:  # sharded step: drawn for the whole batch in _before_shards
+            draw = self._shard_draws[self._shard]
+        else:
+            draw = self._last = self.mixing.draw(len(x))
+            if draw.attack is not None:
+                self.draw_counts[draw.family] = self.draw_counts.get(draw.family, 0) + 1
         if draw.attack is None:
             return self.system(x, self.link, snr_db)
-        self.draw_counts[draw.family] = self.draw_counts.get(draw.family, 0) + 1
         taps = self.link.sample_taps((len(x),))
         rows = draw.adversarial.to(x.device)
         p = self._perturbation(draw.attack, x, y, snr_db, taps, rows)
@@ -314,6 +384,10 @@ def setup_args():
     p.add_argument("--clean-fraction", type=fraction)
     p.add_argument("--generator-updates", type=nonnegative_int, help="0: generators fixed (default); k: k refresh steps per use")
     p.add_argument("--psr-db", type=psr_db, help="PSR of the training attacks (default: the scenario's)")
+    p.add_argument("--shards", type=positive_int, metavar="S",
+                   help="cut every (global) batch into S parts with their own random streams (default: one per "
+                        "torchrun process; a multiple of their number): one process with --shards 2 trains like "
+                        "torchrun --nproc_per_node 2 (fixed generators only)")
     add_run_args(p, "runs/defense/<scenario>-<variant>")
     return p
 
@@ -326,16 +400,25 @@ def defense_config_for(scenario, **override) -> DefenseConfig:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
+    from .attack import _resolve_device
+
+    args = setup_args().parse_args(argv)
+    device = distributed.init_from_env(_resolve_device(args.device))  # under torchrun: join the process group
+    try:
+        return _main(args, argv, device)
+    finally:
+        distributed.cleanup()
+
+
+def _main(args, argv, device) -> list[dict]:
     import sys
 
-    from .attack import _load_scenario_system, _resolve_device, attack_registry
+    from .attack import _load_scenario_system, attack_registry
     from .attacks import load_generator_attack
     from .outputs import checked_out_dir
     from .runtime import apply_threads
     from .train import load_command_data, run_training, train_config_for
 
-    args = setup_args().parse_args(argv)
-    device = _resolve_device(args.device)
     scenario, system, link_cfg, system_info = _load_scenario_system(args.scenario, args.checkpoint, device)
     try:
         defense = defense_config_for(scenario, variant=args.variant, epochs=args.epochs, lr=args.lr,
@@ -366,7 +449,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     system.train()
     try:
         trainer = AdversarialTrainer(system, link_cfg, train_set, val_set, tcfg, defense, factory, out_dir, seed, device,
-                                     metadata)
+                                     metadata, args.shards)
     except (ValueError, CheckpointError, OSError) as e:
         raise SystemExit(f"error: {e}") from None
     return run_training(trainer, out_dir, args.resume, args.max_steps, not args.no_progress)

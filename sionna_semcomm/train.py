@@ -262,8 +262,9 @@ class Trainer:
         if shards > self.cfg.batch_size or 0 < last < shards:
             raise ValueError(f"{shards} shards need at least {shards} images in every batch: batch size "
                              f"{self.cfg.batch_size}, last batch of an epoch {last or self.cfg.batch_size} images")
-        if shards > 1 and type(self)._after_step is not Trainer._after_step:
-            raise ValueError(f"{type(self).__name__} does not train in shards (several processes or --shards > 1) yet")
+        refusal = self._shards_refused() if shards > 1 else None
+        if refusal:
+            raise ValueError(refusal)
         self.shards = shards
         self._own = [k for k in range(shards) if k % self._world == self._rank]
         self._shard_streams = {k: self._new_shard_streams(k) for k in self._own if k > 0}
@@ -275,6 +276,13 @@ class Trainer:
                 "lr_scaling": "none: --batch-size is the global batch; the gradient is its mean over all shards"}
         else:
             self.metadata.pop("parallel", None)
+
+    def _shards_refused(self) -> str | None:
+        """Why this trainer cannot train in shards (``None``: it can). A subclass with its own
+        :meth:`_after_step` (not called by the sharded step) says whether it can."""
+        if type(self)._after_step is not Trainer._after_step:
+            return f"{type(self).__name__} does not train in shards (several processes or --shards > 1) yet"
+        return None
 
     def _new_shard_streams(self, k: int) -> dict:
         """Shard ``k``'s (> 0) own link (channel and noise streams), augmentation stream and CPU dropout stream,
@@ -352,11 +360,15 @@ class Trainer:
         for key, saved in state.get("shard_rng", {}).items():
             st = self._shard_streams.get(int(key))
             if st is not None:
-                st["link"].channel_model.generator.set_state(saved["channel"])
-                st["link"]._noise_generator.set_state(saved["noise"])
-                st["aug"].set_state(saved["aug"])
-                st["torch"] = saved["torch"]
+                self._load_shard_state(st, saved)
         self._load_extra_state(state.get("extra", {}))
+
+    def _load_shard_state(self, st: dict, saved: dict) -> None:
+        """Restore one shard's streams ``st`` from what :meth:`_shard_states` saved (``saved``)."""
+        st["link"].channel_model.generator.set_state(saved["channel"])
+        st["link"]._noise_generator.set_state(saved["noise"])
+        st["aug"].set_state(saved["aug"])
+        st["torch"] = saved["torch"]
 
     def _load_resume_everywhere(self) -> dict:
         """``resume.pt`` read by rank 0 and sent to every process (no shared file system needed)."""
@@ -494,6 +506,10 @@ class Trainer:
     def _after_step(self, x: torch.Tensor, y: torch.Tensor, snr_db: float) -> None:
         """Called after every optimizer step (subclasses update their attackers)."""
 
+    def _before_shards(self, parts: tuple[torch.Tensor, ...]) -> None:
+        """Called by the sharded step on every process, after the global draws (order, SNR) and before the shards
+        (``parts``: every shard's batch indices): subclasses make their per-batch draws for the whole batch here."""
+
     def _next_indices(self) -> torch.Tensor:
         if self._order is None:
             self._order, self._pos = torch.randperm(len(self.train_set), generator=self._shuffle_gen), 0
@@ -583,6 +599,7 @@ class Trainer:
                    self.cfg.warmup_steps, self.cfg.min_lr_ratio, self.cfg.decay_fraction)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        self._before_shards(parts)
         model = self._loss_module()
         buffers = [b for b in self.system.buffers()]
         start = [b.detach().clone() for b in buffers]

@@ -33,12 +33,36 @@ def _trainer(data_root, out, shards=None, classify_from="image"):
                    train, val, cfg, out, seed=0, shards=shards)
 
 
+def _defense_trainer(data_root, out, shards=None):
+    """SemMixed fine-tuning of the tiny system against untrained (seeded) SemAdv and PGM generators, kept fixed."""
+    from baselines.attacks import PGM
+    from sionna_semcomm.attacks import GeneratorConfig, SemAdv
+    from sionna_semcomm.data import load_dataset
+    from sionna_semcomm.defense import AdversarialTrainer, DefenseConfig
+
+    gen = GeneratorConfig(seed_dim=8, hidden=16, num_blocks=1)
+
+    def attacks(system, link):
+        torch.manual_seed(1)
+        return {"semadv": [SemAdv(system, link, -6.0, target_class=c, generator_config=gen, seed=c) for c in (0, 1)],
+                "pgm": [PGM(system, link, -6.0, generator_config=gen, seed=7)]}
+
+    train = load_dataset("cifar10", "train", data_root, val_fraction=0.25)
+    val = load_dataset("cifar10", "val", data_root, val_fraction=0.25)
+    torch.manual_seed(0)
+    cfg = TrainConfig(batch_size=8, snr_min_db=5, snr_max_db=15, augment="crop_flip", eval_every=3, checkpoint_every=2)
+    return AdversarialTrainer(SemanticSystem(TINY), LinkConfig(channel=ChannelSpec("rayleigh_multipath", num_taps=4),
+                                                               equalizer="lmmse"),
+                              train, val, cfg, DefenseConfig(variant="semmixed", epochs=2, lr=3e-3), attacks, out,
+                              seed=0, shards=shards)
+
+
 def _three_steps(trainer):
     for _ in range(3):  # out of time after each step: 3 steps, resume.pt written (collectively) each time
         trainer.fit(max_steps=MAX_STEPS, show_progress=False, time_budget_s=0.0)
 
 
-def _worker(rank, world, init_file, data_root, tmp):
+def _worker(rank, world, init_file, data_root, tmp, make="_trainer"):
     """One process of a gloo group: (a) 3 fresh steps in tmp/ddp; (b) the run written by one process in
     tmp/one3 resumed to the end; rank 1 records every file it opens for writing or renames under tmp."""
     import os
@@ -59,10 +83,11 @@ def _worker(rank, world, init_file, data_root, tmp):
         sys.addaudithook(audit)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        ddp = _trainer(data_root, tmp / "ddp")
+        make = globals()[make]
+        ddp = make(data_root, tmp / "ddp")
         assert ddp.shards == world and ddp._own == [rank]
         _three_steps(ddp)
-        resumed = _trainer(data_root, tmp / "one3")
+        resumed = make(data_root, tmp / "one3")
         resumed.resume()  # written by one process with --shards 2
         resumed.fit(max_steps=MAX_STEPS, show_progress=False)
         if rank == 1:
@@ -188,3 +213,101 @@ def test_trainers_without_a_process_group_refuse_several_torchrun_processes(monk
     monkeypatch.setenv("RANK", "1")
     with pytest.raises(SystemExit, match="Dummy trains in one process only"):
         run_training(Dummy(), tmp_path, False, None, False)
+
+
+def test_defense_two_gloo_processes_train_like_one_process_with_two_shards(tmp_path, make_cifar_dir):
+    """The adversarial (SemMixed) trainer in 2 gloo processes == 1 process with --shards 2: one mixing draw per
+    global batch, every shard's attack streams its own; resume across process counts; rank 1 writes nothing."""
+    data_root = make_cifar_dir(tmp_path / "data")
+    one = _defense_trainer(data_root, tmp_path / "one", shards=2)
+    _three_steps(one)
+    shutil.copytree(tmp_path / "one", tmp_path / "one3")
+    at3 = {k: v.clone() for k, v in one.system.state_dict().items()}
+    one.fit(max_steps=MAX_STEPS, show_progress=False)
+    final = one.system.state_dict()
+    assert sum(one.draw_counts.values()) == MAX_STEPS  # one draw per global batch, an attack every time
+
+    mp.start_processes(_worker, args=(2, str(tmp_path / "pg"), data_root, tmp_path, "_defense_trainer"), nprocs=2,
+                       join=True, start_method="spawn")
+
+    ddp_state = load_resume_state(tmp_path / "ddp" / "resume.pt")
+    assert ddp_state["step"] == 3 and ddp_state["shards"] == 2 and ddp_state["world_size"] == 2
+    assert len(ddp_state["shard_rng"]["1"]["attack_rngs"]) == 3  # rank 1's attack streams, gathered by rank 0
+    _assert_same_weights(ddp_state["model"], at3)
+    from sionna_semcomm.checkpoints import load_weights
+
+    two_end, meta = load_weights(tmp_path / "one3" / "last.safetensors")
+    _assert_same_weights(two_end, final)
+    assert meta["step"] == MAX_STEPS and meta["parallel"]["world_size"] == 2 and "defense" in meta
+    hist = json.loads((tmp_path / "one3" / "history.json").read_text())["history"]
+    assert [h["val_pgm_accuracy"] for h in hist] == pytest.approx([h["val_pgm_accuracy"] for h in one.history])
+    assert [h["train_loss"] for h in hist] == pytest.approx([h["train_loss"] for h in one.history], rel=1e-4)
+    assert json.loads((tmp_path / "rank1_writes.txt").read_text()) == []
+    again = _defense_trainer(data_root, tmp_path / "ddp")  # 2 processes -> 1 (shards 2 from resume.pt)
+    again.resume()
+    assert again.shards == 2
+    again.fit(max_steps=MAX_STEPS, show_progress=False)
+    _assert_same_weights(again.system.state_dict(), final)
+    assert again.draw_counts == one.draw_counts
+
+
+def test_defense_refuses_shards_with_refreshed_generators(tmp_path, make_cifar_dir):
+    import dataclasses
+
+    from sionna_semcomm.defense import AdversarialTrainer
+
+    data_root = make_cifar_dir(tmp_path / "data")
+    t = _defense_trainer(data_root, tmp_path / "o")
+    with pytest.raises(ValueError, match="refreshed generators"):
+        AdversarialTrainer(t.system, t._link_config, t.train_set, t.val_set, t.cfg,
+                           dataclasses.replace(t.defense, generator_updates=1), lambda s, link: t.mixing.families,
+                           tmp_path / "r", shards=2)
+
+
+
+def test_defense_torchrun_cli_two_processes_equal_one_process_with_two_shards(tmp_path, make_cifar_dir):
+    """python -m sionna_semcomm.defense under torchrun (2 gloo processes) == the plain command with --shards 2."""
+    import dataclasses
+    import os
+    import subprocess
+
+    from baselines.attacks import PGM
+    from sionna_semcomm.attacks import GeneratorConfig, SemAdv
+    from sionna_semcomm.attacks.generator import save_generator
+    from sionna_semcomm.checkpoints import load_weights
+    from sionna_semcomm.defense import main as defense_main
+    from sionna_semcomm.link.ofdm import OFDMLink
+    from sionna_semcomm.scenario import load_scenario
+    from sionna_semcomm.train import model_config_for
+
+    data = make_cifar_dir(tmp_path / "data")
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(
+        "seed = 0\n[link]\nequalizer = 'lmmse'\n[channel]\nkind = 'awgn'\n"
+        "[images]\ndataset = 'cifar10'\nnum_symbols = 64\nbatch_size = 16\nnum_images = 16\n"
+        "[model]\nclassifier_width = 4\ncodec_hparams = {channels = [8, 8], num_blocks = 1, expansion = 2}\n"
+        "[train]\nbatch_size = 16\neval_every = 2\n"
+    )
+    sc = load_scenario(str(scenario))
+    torch.manual_seed(0)
+    system = SemanticSystem(model_config_for(sc))
+    system.save(tmp_path / "system.safetensors", {"scenario": sc.name})
+    link = OFDMLink(system.num_symbols, dataclasses.replace(sc.link, normalize="per_example", num_data_ofdm_symbols=None))
+    gen = GeneratorConfig(seed_dim=8, hidden=16, num_blocks=1)
+    save_generator(tmp_path / "semadv.safetensors", SemAdv(system, link, -6.0, target_class=1, generator_config=gen))
+    save_generator(tmp_path / "pgm.safetensors", PGM(system, link, -6.0, generator_config=gen))
+    base = ["--scenario", str(scenario), "--data-dir", str(data), "--no-progress", "--device", "cpu", "--max-steps", "3",
+            "--checkpoint", str(tmp_path / "system.safetensors"), "--variant", "semmixed",
+            "--generator", str(tmp_path / "semadv.safetensors"), str(tmp_path / "pgm.safetensors")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "sionna_semcomm.defense", *base, "--out-dir", str(tmp_path / "two")],
+                          capture_output=True, text=True, env=env, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count('"out_dir"') == 1  # one summary line: rank 0's
+    assert done.stderr.count("parallel: 2 process(es) (gloo), 2 shards per batch, global batch 16") == 1
+    defense_main(base + ["--out-dir", str(tmp_path / "one"), "--shards", "2"])
+    a, meta = load_weights(tmp_path / "two" / "last.safetensors")
+    b, _ = load_weights(tmp_path / "one" / "last.safetensors")
+    _assert_same_weights(a, b)
+    assert meta["parallel"]["shards"] == 2 and meta["parallel"]["world_size"] == 2 and meta["step"] == 3
