@@ -524,22 +524,29 @@ class Trainer:
             return self._train_step_single()
         return self._train_step_sharded()
 
+    def _start_step(self) -> float:
+        """Set this step's learning rate (the schedule at ``self.step``) and draw its SNR [dB], uniform in
+        ``[snr_min_db, snr_max_db]`` from the run's SNR stream (one per global batch)."""
+        from .augment import lr_at
+
+        lr = lr_at(self.step, self._total_steps or self.total_steps(), self.cfg.lr, self.cfg.lr_schedule,
+                   self.cfg.warmup_steps, self.cfg.min_lr_ratio, self.cfg.decay_fraction)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        u = torch.rand((), generator=self._snr_gen).item()
+        return self.cfg.snr_min_db + u * (self.cfg.snr_max_db - self.cfg.snr_min_db)
+
     def _train_step_single(self) -> float:
         """The one-process, one-shard step."""
         self._set_train_mode()
         idx = self._next_indices()
         x, y = self.train_set.batch(idx)
-        from .augment import augment_batch, lr_at
+        from .augment import augment_batch
 
         x = augment_batch(x, self.cfg.augment, self._aug_gen, self.cfg.crop_padding)
         if self.cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        u = torch.rand((), generator=self._snr_gen).item()
-        snr = self.cfg.snr_min_db + u * (self.cfg.snr_max_db - self.cfg.snr_min_db)
-        lr = lr_at(self.step, self._total_steps or self.total_steps(), self.cfg.lr, self.cfg.lr_schedule,
-                   self.cfg.warmup_steps, self.cfg.min_lr_ratio, self.cfg.decay_fraction)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        snr = self._start_step()
         with self._autocast():
             loss, _ = self._loss(x, y, snr)
         self.optimizer.zero_grad(set_to_none=True)
@@ -588,17 +595,12 @@ class Trainer:
         BatchNorm running statistics, and afterwards they become that plus the mean of the shards' updates
         (summed over processes): the same in one process with ``--shards S`` as in ``S`` processes.
         """
-        from .augment import augment_batch, lr_at
+        from .augment import augment_batch
 
         self._set_train_mode()
         idx = self._next_indices()
         parts = torch.tensor_split(idx, self.shards)
-        u = torch.rand((), generator=self._snr_gen).item()
-        snr = self.cfg.snr_min_db + u * (self.cfg.snr_max_db - self.cfg.snr_min_db)
-        lr = lr_at(self.step, self._total_steps or self.total_steps(), self.cfg.lr, self.cfg.lr_schedule,
-                   self.cfg.warmup_steps, self.cfg.min_lr_ratio, self.cfg.decay_fraction)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        snr = self._start_step()
         self._before_shards(parts)
         model = self._loss_module()
         buffers = [b for b in self.system.buffers()]
