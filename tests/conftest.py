@@ -46,6 +46,26 @@ def make_cifar_dir():
     return cifar_dir
 
 
+TINY_SCENARIO = (
+    "seed = 0\n[link]\nequalizer = 'lmmse'\n[channel]\nkind = 'awgn'\n"
+    "[images]\ndataset = 'cifar10'\nnum_symbols = 64\nbatch_size = 16\nnum_images = 16\n"
+    "[model]\nclassifier_width = 4\ncodec_hparams = {channels = [8, 8], num_blocks = 1, expansion = 2}\n"
+)
+
+
+@pytest.fixture
+def tiny_scenario(tmp_path):
+    """``tiny_scenario(train_toml)`` writes ``tmp_path/tiny.toml``: a tiny CIFAR-10-shaped system over AWGN (64
+    symbols, width-4 classifier, an 8-channel codec) plus the given ``[train]`` tables; returns its path."""
+
+    def write(train_toml: str):
+        path = tmp_path / "tiny.toml"
+        path.write_text(TINY_SCENARIO + train_toml)
+        return path
+
+    return write
+
+
 @pytest.fixture(scope="session")
 def ray_cluster():
     """One local Ray cluster (2 CPUs, no dashboard) for the whole test session; skips without Ray installed."""

@@ -169,7 +169,7 @@ def test_resume_with_another_shard_count_continues_with_a_note(tmp_path, make_ci
     assert again.step == MAX_STEPS and load_resume_state(tmp_path / "r" / "resume.pt")["shards"] == 2
 
 
-def test_torchrun_cli_two_processes_one_summary_and_the_parallel_metadata(tmp_path, make_cifar_dir):
+def test_torchrun_cli_two_processes_one_summary_and_the_parallel_metadata(tmp_path, make_cifar_dir, tiny_scenario):
     """The command itself under torchrun (2 gloo processes), then resumed by the plain command."""
     import os
     import subprocess
@@ -178,13 +178,7 @@ def test_torchrun_cli_two_processes_one_summary_and_the_parallel_metadata(tmp_pa
     from sionna_semcomm.train import main as train_main
 
     data = make_cifar_dir(tmp_path / "data")
-    scenario = tmp_path / "tiny.toml"
-    scenario.write_text(
-        "seed = 0\n[link]\nequalizer = 'lmmse'\n[channel]\nkind = 'awgn'\n"
-        "[images]\ndataset = 'cifar10'\nnum_symbols = 64\nbatch_size = 16\nnum_images = 16\n"
-        "[model]\nclassifier_width = 4\ncodec_hparams = {channels = [8, 8], num_blocks = 1, expansion = 2}\n"
-        "[train]\nepochs = 1\nbatch_size = 16\neval_every = 2\n"
-    )
+    scenario = tiny_scenario("[train]\nepochs = 1\nbatch_size = 16\neval_every = 2\n")
     base = ["--scenario", str(scenario), "--data-dir", str(data), "--no-progress", "--device", "cpu", "--max-steps", "3"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -265,7 +259,7 @@ def test_defense_refuses_shards_with_refreshed_generators(tmp_path, make_cifar_d
 
 
 
-def test_defense_torchrun_cli_two_processes_equal_one_process_with_two_shards(tmp_path, make_cifar_dir):
+def test_defense_torchrun_cli_two_processes_equal_one_process_with_two_shards(tmp_path, make_cifar_dir, tiny_scenario):
     """python -m sionna_semcomm.defense under torchrun (2 gloo processes) == the plain command with --shards 2."""
     import dataclasses
     import os
@@ -281,13 +275,7 @@ def test_defense_torchrun_cli_two_processes_equal_one_process_with_two_shards(tm
     from sionna_semcomm.train import model_config_for
 
     data = make_cifar_dir(tmp_path / "data")
-    scenario = tmp_path / "tiny.toml"
-    scenario.write_text(
-        "seed = 0\n[link]\nequalizer = 'lmmse'\n[channel]\nkind = 'awgn'\n"
-        "[images]\ndataset = 'cifar10'\nnum_symbols = 64\nbatch_size = 16\nnum_images = 16\n"
-        "[model]\nclassifier_width = 4\ncodec_hparams = {channels = [8, 8], num_blocks = 1, expansion = 2}\n"
-        "[train]\nbatch_size = 16\neval_every = 2\n"
-    )
+    scenario = tiny_scenario("[train]\nbatch_size = 16\neval_every = 2\n")
     sc = load_scenario(str(scenario))
     torch.manual_seed(0)
     system = SemanticSystem(model_config_for(sc))

@@ -84,15 +84,9 @@ def test_resume_state_refuses_code(tmp_path):
         load_resume_state(tmp_path / "resume.pt")
 
 
-def test_train_cli_resumes_after_an_interrupt(tmp_path, monkeypatch, make_cifar_dir):
+def test_train_cli_resumes_after_an_interrupt(tmp_path, monkeypatch, make_cifar_dir, tiny_scenario):
     data = make_cifar_dir(tmp_path / "data")
-    scenario = tmp_path / "tiny.toml"
-    scenario.write_text(
-        "seed = 0\n[link]\nequalizer = 'lmmse'\n[channel]\nkind = 'awgn'\n"
-        "[images]\ndataset = 'cifar10'\nnum_symbols = 64\nbatch_size = 16\nnum_images = 16\n"
-        "[model]\nclassifier_width = 4\ncodec_hparams = {channels = [8, 8], num_blocks = 1, expansion = 2}\n"
-        "[train]\nepochs = 2\nbatch_size = 16\n"
-    )
+    scenario = tiny_scenario("[train]\nepochs = 2\nbatch_size = 16\n")
     out = tmp_path / "run"
     base = ["--scenario", str(scenario), "--data-dir", str(data), "--out-dir", str(out), "--no-progress", "--device", "cpu"]
     first = train_main(base + ["--epochs", "1"])
@@ -176,15 +170,10 @@ def test_stages_train_only_their_part(tmp_path, make_cifar_dir):
         assert ("val_clean_accuracy" in h) == (stage == "classifier_finetune")
 
 
-def test_train_cli_stages_chain_through_init(tmp_path, make_cifar_dir):
+def test_train_cli_stages_chain_through_init(tmp_path, make_cifar_dir, tiny_scenario):
     data = make_cifar_dir(tmp_path / "data")
-    scenario = tmp_path / "tiny.toml"
-    scenario.write_text(
-        "seed = 0\n[link]\nequalizer = 'lmmse'\n[channel]\nkind = 'awgn'\n"
-        "[images]\ndataset = 'cifar10'\nnum_symbols = 64\nbatch_size = 16\nnum_images = 16\n"
-        "[model]\nclassifier_width = 4\ncodec_hparams = {channels = [8, 8], num_blocks = 1, expansion = 2}\n"
-        "[train]\nepochs = 1\nbatch_size = 16\n[train.codec]\nlr = 2e-3\n[train.classifier]\noptimizer = 'sgd'\nlr = 0.05\n"
-    )
+    scenario = tiny_scenario("[train]\nepochs = 1\nbatch_size = 16\n[train.codec]\nlr = 2e-3\n"
+                             "[train.classifier]\noptimizer = 'sgd'\nlr = 0.05\n")
     base = ["--scenario", str(scenario), "--data-dir", str(data), "--no-progress", "--device", "cpu", "--max-steps", "2"]
     train_main(base + ["--stage", "codec", "--out-dir", str(tmp_path / "c")])
     train_main(base + ["--stage", "classifier", "--out-dir", str(tmp_path / "k")])
