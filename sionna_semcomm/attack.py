@@ -87,6 +87,10 @@ def setup_args() -> argparse.ArgumentParser:
     t.add_argument("--num-train", type=positive_int, help="use only the first N training images (quick runs)")
     t.add_argument("--lr", type=finite_float("learning rate"), help="Adam learning rate (default 5e-4)")
     t.add_argument("--snr-db", type=snr_db, help="fixed training SNR [dB] (default: uniform over the scenario's training range)")
+    t.add_argument("--shards", type=positive_int, metavar="S",
+                   help="cut every (global) batch into S parts with their own random streams (default: one per "
+                        "torchrun process; a multiple of their number): one process with --shards 2 trains like "
+                        "torchrun --nproc_per_node 2")
     t.add_argument("--variation-weight", type=finite_float("variation weight"),
                    help="semadv: weight of the variation regulariser (default 0.1)")
     t.add_argument("--w-rec", type=finite_float("reconstruction weight"),
@@ -166,9 +170,9 @@ def _resolve_device(name):
 
 # ------------------------------------------------------------------------------------------ train
 def _train(args, argv) -> list[dict]:
-    from .attacks import AttackTrainConfig, GeneratorConfig, GeneratorTrainer
-    from .link.ofdm import OFDMLink
-    from .train import train_config_for
+    """``attack train``: in this process, or as one rank of a torchrun process group (see
+    :mod:`sionna_semcomm.attacks.trainer`)."""
+    from . import distributed
 
     registry = attack_registry()
     try:
@@ -177,7 +181,18 @@ def _train(args, argv) -> list[dict]:
         raise SystemExit(f"error: {e}") from None
     if info.kind != "generator":
         raise SystemExit(f"error: only generator attacks are trained (semadv, pgm); {info.name!r} is a {info.kind} attack")
-    device = _resolve_device(args.device)
+    device = distributed.init_from_env(_resolve_device(args.device))  # under torchrun: join the process group
+    try:
+        return _train_in(args, argv, info, device)
+    finally:
+        distributed.cleanup()
+
+
+def _train_in(args, argv, info, device) -> list[dict]:
+    from .attacks import AttackTrainConfig, GeneratorConfig, GeneratorTrainer
+    from .link.ofdm import OFDMLink
+    from .train import train_config_for
+
     scenario, system, link_cfg, system_info = _load_scenario_system(args.scenario, args.checkpoint, device)
     seed = scenario.seed if args.seed is None else args.seed
     try:
@@ -224,7 +239,10 @@ def _train(args, argv) -> list[dict]:
                 "command": "python -m sionna_semcomm.attack " + " ".join(argv if argv is not None else sys.argv[1:]),
                 "dataset": scenario.images.dataset, "training_data": data.info, "train_images": len(train_set),
                 "val_images": len(val_set), "link": link_cfg.to_dict()}
-    trainer = GeneratorTrainer(attack, train_set, val_set, cfg, out_dir, seed, device, metadata)
+    try:
+        trainer = GeneratorTrainer(attack, train_set, val_set, cfg, out_dir, seed, device, metadata, args.shards)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     history = run_training(trainer, out_dir, args.resume, args.max_steps, not args.no_progress)
     return history
 

@@ -30,7 +30,9 @@ validation loss, so a defence is not selected on clean data alone.
 Several processes (``torchrun --nproc_per_node N -m sionna_semcomm.defense ...``) or ``--shards S``: the shards of
 :class:`~sionna_semcomm.train.Trainer`; the mixing rule draws once per global batch (same on every process),
 each shard perturbs its rows of it with the attacks' streams of that shard (derived from ``(seed, k)``), so
-``--shards 2`` in one process equals two processes. Fixed generators only (``generator_updates = 0``).
+``--shards 2`` in one process equals two processes. Refreshed generators (``generator_updates > 0``) are
+updated after each global step on the whole (un-augmented) global batch with global streams (their own link,
+seeds and labels), by every process identically: no communication, the same generators everywhere.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from . import distributed
 from .attacks.generator import GeneratorAttack, save_generator
 from .attacks.trainer import generator_step
 from .checkpoints import CheckpointError, load_state_into
+from .link.ofdm import OFDMLink
 from .metrics import psnr
 from .runtime import make_generator
 from .train import Trainer, system_loss
@@ -182,6 +185,9 @@ class AdversarialTrainer(Trainer):
                 for a in self.attacks if isinstance(a, GeneratorAttack)}
         self._gen_seed_gen = make_generator(seed, "defense-generator-seeds", device)
         self._gen_label_gen = make_generator(seed, "defense-generator-labels", device)
+        # sharded steps: the refresh's own link (global streams; shard 0's link belongs to one process only)
+        self._refresh_link = OFDMLink(self.system.num_symbols, link_config, device=device,
+                                      seed=make_generator(seed, "defense-generator-link").initial_seed())
         self._last: MixDraw | None = None
         self.draw_counts: dict[str, int] = {}
         self._set_shards(self.shards)  # again, now that the attacks exist: every shard > 0 gets its attack streams
@@ -198,6 +204,8 @@ class AdversarialTrainer(Trainer):
         if self._generator_optimizers:
             state["generators"] = [a.net.state_dict() for a in self.attacks]
             state["generator_optimizers"] = [self._generator_optimizers[id(a)].state_dict() for a in self.attacks]
+            state["refresh_channel_rng"] = self._refresh_link.channel_model.generator.get_state()
+            state["refresh_noise_rng"] = self._refresh_link._noise_generator.get_state()
         return state
 
     def _load_extra_state(self, state: dict) -> None:
@@ -214,6 +222,9 @@ class AdversarialTrainer(Trainer):
             for a, w, o in zip(self.attacks, state["generators"], state["generator_optimizers"]):
                 load_state_into(a.net, w, str(path))
                 self._generator_optimizers[id(a)].load_state_dict(o)
+            if "refresh_channel_rng" in state:
+                self._refresh_link.channel_model.generator.set_state(state["refresh_channel_rng"])
+                self._refresh_link._noise_generator.set_state(state["refresh_noise_rng"])
 
     def _save(self, val: dict) -> None:
         super()._save(val)
@@ -223,12 +234,6 @@ class AdversarialTrainer(Trainer):
                                {"refreshed_with": self.defense.variant, "epoch": self.epoch})
 
     # -------------------------------------------------------------- shards
-    def _shards_refused(self) -> str | None:
-        if self.defense.generator_updates:
-            return ("refreshed generators (generator_updates > 0) train in one process with one shard only (not "
-                    "under torchrun with several processes, nor with --shards > 1); keep them fixed (0) to train in shards")
-        return None
-
     def _new_shard_streams(self, k: int) -> dict:
         """Trainer's shard streams plus one stream per training attack, derived from ``(seed, k)`` (shard 0 uses
         the attacks' own streams, those of a one-process run)."""
@@ -268,7 +273,7 @@ class AdversarialTrainer(Trainer):
     def _before_shards(self, parts) -> None:
         """One draw of the mixing rule for the whole global batch (the same on every process: the rule's stream
         is global); each shard gets the attack and the perturbed rows that fall into it."""
-        draw = self.mixing.draw(sum(len(p) for p in parts))
+        draw = self._last = self.mixing.draw(sum(len(p) for p in parts))
         if draw.attack is not None:
             self.draw_counts[draw.family] = self.draw_counts.get(draw.family, 0) + 1
         self._shard_draws, start = {}, 0
@@ -303,16 +308,24 @@ class AdversarialTrainer(Trainer):
         p = self._perturbation(draw.attack, x, y, snr_db, taps, rows)
         return self.system(x, self.link, snr_db, perturbation=p, taps=taps)
 
-    def _after_step(self, x, y, snr_db) -> None:
+    def _after_step(self, x, y, snr_db, link=None) -> None:
+        """Refresh the generator used in this step (``generator_updates`` Adam steps against the current system)."""
         attack = self._last.attack if self._last is not None else None
         if attack is None or id(attack) not in self._generator_optimizers:
             return
         self.system.eval()
         for _ in range(self.defense.generator_updates):
-            generator_step(attack, self._generator_optimizers[id(attack)], self.link, x, y, snr_db,
+            generator_step(attack, self._generator_optimizers[id(attack)], link or self.link, x, y, snr_db,
                            self._gen_seed_gen, self._gen_label_gen)
         self.system.zero_grad(set_to_none=True)
         self.system.train()
+
+    def _after_sharded_step(self, idx, snr_db) -> None:
+        """Sharded steps: the refresh on the whole global batch (un-augmented) over the refresh link, the same on
+        every process (see the module doc)."""
+        if self._generator_optimizers:
+            x, y = self.train_set.batch(idx)
+            self._after_step(x, y, snr_db, self._refresh_link)
 
     # -------------------------------------------------------------- validation
     def validate(self) -> dict:

@@ -280,7 +280,8 @@ class Trainer:
     def _shards_refused(self) -> str | None:
         """Why this trainer cannot train in shards (``None``: it can). A subclass with its own
         :meth:`_after_step` (not called by the sharded step) says whether it can."""
-        if type(self)._after_step is not Trainer._after_step:
+        if type(self)._after_step is not Trainer._after_step and \
+                type(self)._after_sharded_step is Trainer._after_sharded_step:
             return f"{type(self).__name__} does not train in shards (several processes or --shards > 1) yet"
         return None
 
@@ -506,6 +507,10 @@ class Trainer:
     def _after_step(self, x: torch.Tensor, y: torch.Tensor, snr_db: float) -> None:
         """Called after every optimizer step (subclasses update their attackers)."""
 
+    def _after_sharded_step(self, idx: torch.Tensor, snr_db: float) -> None:
+        """Called by the sharded step on every process after the optimizer step (``idx``: the global batch's
+        indices): subclasses that update more than the system do it here, the same on every process."""
+
     def _before_shards(self, parts: tuple[torch.Tensor, ...]) -> None:
         """Called by the sharded step on every process, after the global draws (order, SNR) and before the shards
         (``parts``: every shard's batch indices): subclasses make their per-batch draws for the whole batch here."""
@@ -635,6 +640,7 @@ class Trainer:
                     b.copy_(s + (d / self.shards if b.is_floating_point() else d // self.shards))
         distributed.all_reduce_sum(loss_sum)
         self.optimizer.step()
+        self._after_sharded_step(idx, snr)
         self.step += 1
         if self._pos >= self.steps_per_epoch:
             self.epoch, self._order, self._pos = self.epoch + 1, None, 0
@@ -778,13 +784,15 @@ def fit_epochs(trainer, epochs: int | None, max_steps: int | None, show_progress
     """The epoch loop of the attack-generator trainer.
 
     ``trainer`` has ``cfg`` (``epochs``, ``batch_size``), ``train_set``, ``out_dir``, ``epoch``, ``history``,
-    ``train_epoch(max_steps, progress) -> dict``, ``validate() -> dict`` and ``_save(val)``. Each finished
+    ``metadata``, ``train_epoch(max_steps, progress) -> dict``, ``validate_on_main() -> dict`` and ``_save(val)``
+    (in a process group every rank runs the loop; rank 0 alone shows progress). Each finished
     epoch appends ``{"epoch", "steps", "train_<k>", "val_<k>", "seconds"}`` to the history and is saved before the
     next one starts, so an interrupt loses at most the epoch in progress. ``max_steps`` caps the optimizer steps
     of the whole run (the last epoch is cut short where the budget ends), ``epochs`` the passes.
     """
     epochs = epochs or trainer.cfg.epochs
-    trainer.out_dir.mkdir(parents=True, exist_ok=True)
+    if distributed.is_main():
+        trainer.out_dir.mkdir(parents=True, exist_ok=True)
     n = len(trainer.train_set)
     spe = max(math.ceil(n / trainer.cfg.batch_size), 1)
 
@@ -795,7 +803,14 @@ def fit_epochs(trainer, epochs: int | None, max_steps: int | None, show_progress
         return math.inf if max_steps is None else max_steps - steps_done()
 
     total = (epochs - trainer.epoch) * spe if max_steps is None else min((epochs - trainer.epoch) * spe, max(budget_left(), 0))
-    bar = tqdm(total=total * trainer.cfg.batch_size, unit="img", disable=not show_progress, file=sys.stderr, desc=desc)
+    main = distributed.is_main()
+    if main and "parallel" in getattr(trainer, "metadata", {}):
+        p = trainer.metadata["parallel"]
+        print(f"parallel: {p['world_size']} process(es) ({p['backend'] or 'no process group'}), {p['shards']} shards "
+              f"per batch, global batch {p['global_batch_size']} ({p['per_process_batch_size']:g} per process), "
+              "learning rate not scaled", file=sys.stderr)
+    bar = tqdm(total=total * trainer.cfg.batch_size, unit="img", disable=not (show_progress and main), file=sys.stderr,
+               desc=desc)
     try:
         while trainer.epoch < epochs and budget_left() > 0:
             started = time.time()
@@ -806,7 +821,7 @@ def fit_epochs(trainer, epochs: int | None, max_steps: int | None, show_progress
                 bar.set_postfix_str(f"epoch {trainer.epoch + 1}/{epochs} loss {loss:.4f}")
 
             train = trainer.train_epoch(steps, progress)
-            val = trainer.validate()
+            val = trainer.validate_on_main()
             trainer.epoch += 1
             trainer.history.append({"epoch": trainer.epoch, "steps": steps, **{f"train_{k}": v for k, v in train.items()},
                                     **{f"val_{k}": v for k, v in val.items()}, "seconds": time.time() - started})
@@ -996,8 +1011,9 @@ def run_training(trainer, out_dir, resume: bool, max_steps: int | None, show_pro
 
     if distributed.launched_by_torchrun() and int(os.environ.get("WORLD_SIZE", "1")) > 1 \
             and not distributed.is_distributed():
-        raise SystemExit(f"error: {type(trainer).__name__} trains in one process only (not yet in several under "
-                         "torchrun, which runs python -m sionna_semcomm.train); start this command without torchrun")
+        raise SystemExit(f"error: {type(trainer).__name__} trains in one process only: this process was started by "
+                         "torchrun but joined no process group (call sionna_semcomm.distributed.init_from_env first, "
+                         "as the train, defense and attack commands do), or start it without torchrun")
     main = distributed.is_main()
     exists = distributed.broadcast_object((Path(out_dir) / "resume.pt").exists())  # rank 0's file system decides
     if resume and not exists:

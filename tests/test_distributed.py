@@ -33,7 +33,12 @@ def _trainer(data_root, out, shards=None, classify_from="image"):
                    train, val, cfg, out, seed=0, shards=shards)
 
 
-def _defense_trainer(data_root, out, shards=None):
+def _defense_trainer_refreshed(data_root, out, shards=None):
+    """As :func:`_defense_trainer`, the generator used in a step refreshed by one step of its own after it."""
+    return _defense_trainer(data_root, out, shards, generator_updates=1)
+
+
+def _defense_trainer(data_root, out, shards=None, generator_updates=0):
     """SemMixed fine-tuning of the tiny system against untrained (seeded) SemAdv and PGM generators, kept fixed."""
     from baselines.attacks import PGM
     from sionna_semcomm.attacks import GeneratorConfig, SemAdv
@@ -53,7 +58,8 @@ def _defense_trainer(data_root, out, shards=None):
     cfg = TrainConfig(batch_size=8, snr_min_db=5, snr_max_db=15, augment="crop_flip", eval_every=3, checkpoint_every=2)
     return AdversarialTrainer(SemanticSystem(TINY), LinkConfig(channel=ChannelSpec("rayleigh_multipath", num_taps=4),
                                                                equalizer="lmmse"),
-                              train, val, cfg, DefenseConfig(variant="semmixed", epochs=2, lr=3e-3), attacks, out,
+                              train, val, cfg, DefenseConfig(variant="semmixed", epochs=2, lr=3e-3,
+                                                             generator_updates=generator_updates), attacks, out,
                               seed=0, shards=shards)
 
 
@@ -209,11 +215,15 @@ def test_trainers_without_a_process_group_refuse_several_torchrun_processes(monk
         run_training(Dummy(), tmp_path, False, None, False)
 
 
-def test_defense_two_gloo_processes_train_like_one_process_with_two_shards(tmp_path, make_cifar_dir):
+@pytest.mark.parametrize("make", ["_defense_trainer", "_defense_trainer_refreshed"])
+def test_defense_two_gloo_processes_train_like_one_process_with_two_shards(tmp_path, make_cifar_dir, make):
     """The adversarial (SemMixed) trainer in 2 gloo processes == 1 process with --shards 2: one mixing draw per
-    global batch, every shard's attack streams its own; resume across process counts; rank 1 writes nothing."""
+    global batch, every shard's attack streams its own; with refreshed generators every process refreshes them
+    alike; resume across process counts; rank 1 writes nothing."""
     data_root = make_cifar_dir(tmp_path / "data")
-    one = _defense_trainer(data_root, tmp_path / "one", shards=2)
+    make_trainer = globals()[make]
+    one = make_trainer(data_root, tmp_path / "one", shards=2)
+    gens0 = [{k: v.clone() for k, v in a.net.state_dict().items()} for a in one.attacks]
     _three_steps(one)
     shutil.copytree(tmp_path / "one", tmp_path / "one3")
     at3 = {k: v.clone() for k, v in one.system.state_dict().items()}
@@ -221,7 +231,9 @@ def test_defense_two_gloo_processes_train_like_one_process_with_two_shards(tmp_p
     final = one.system.state_dict()
     assert sum(one.draw_counts.values()) == MAX_STEPS  # one draw per global batch, an attack every time
 
-    mp.start_processes(_worker, args=(2, str(tmp_path / "pg"), data_root, tmp_path, "_defense_trainer"), nprocs=2,
+    refreshed = [not all(torch.equal(v, g[k]) for k, v in a.net.state_dict().items()) for a, g in zip(one.attacks, gens0)]
+    assert any(refreshed) == (make == "_defense_trainer_refreshed")
+    mp.start_processes(_worker, args=(2, str(tmp_path / "pg"), data_root, tmp_path, make), nprocs=2,
                        join=True, start_method="spawn")
 
     ddp_state = load_resume_state(tmp_path / "ddp" / "resume.pt")
@@ -237,26 +249,14 @@ def test_defense_two_gloo_processes_train_like_one_process_with_two_shards(tmp_p
     assert [h["val_pgm_accuracy"] for h in hist] == pytest.approx([h["val_pgm_accuracy"] for h in one.history])
     assert [h["train_loss"] for h in hist] == pytest.approx([h["train_loss"] for h in one.history], rel=1e-4)
     assert json.loads((tmp_path / "rank1_writes.txt").read_text()) == []
-    again = _defense_trainer(data_root, tmp_path / "ddp")  # 2 processes -> 1 (shards 2 from resume.pt)
+    again = make_trainer(data_root, tmp_path / "ddp")  # 2 processes -> 1 (shards 2 from resume.pt)
     again.resume()
     assert again.shards == 2
     again.fit(max_steps=MAX_STEPS, show_progress=False)
     _assert_same_weights(again.system.state_dict(), final)
     assert again.draw_counts == one.draw_counts
-
-
-def test_defense_refuses_shards_with_refreshed_generators(tmp_path, make_cifar_dir):
-    import dataclasses
-
-    from sionna_semcomm.defense import AdversarialTrainer
-
-    data_root = make_cifar_dir(tmp_path / "data")
-    t = _defense_trainer(data_root, tmp_path / "o")
-    with pytest.raises(ValueError, match="refreshed generators"):
-        AdversarialTrainer(t.system, t._link_config, t.train_set, t.val_set, t.cfg,
-                           dataclasses.replace(t.defense, generator_updates=1), lambda s, link: t.mixing.families,
-                           tmp_path / "r", shards=2)
-
+    for a, b in zip(again.attacks, one.attacks):
+        _assert_same_weights(a.net.state_dict(), b.net.state_dict())
 
 
 def test_defense_torchrun_cli_two_processes_equal_one_process_with_two_shards(tmp_path, make_cifar_dir, tiny_scenario):
@@ -299,3 +299,129 @@ def test_defense_torchrun_cli_two_processes_equal_one_process_with_two_shards(tm
     b, _ = load_weights(tmp_path / "one" / "last.safetensors")
     _assert_same_weights(a, b)
     assert meta["parallel"]["shards"] == 2 and meta["parallel"]["world_size"] == 2 and meta["step"] == 3
+
+
+def _generator_trainer(data_root, out, shards=None):
+    """A SemAdv generator (controllable: also the label streams matter) against the tiny, untrained system."""
+    from sionna_semcomm.attacks import AttackTrainConfig, GeneratorConfig, GeneratorTrainer, SemAdv
+    from sionna_semcomm.data import load_dataset
+    from sionna_semcomm.link.ofdm import OFDMLink
+
+    train = load_dataset("cifar10", "train", data_root, val_fraction=0.25)  # 36 images: 5 steps of 8 per epoch
+    val = load_dataset("cifar10", "val", data_root, val_fraction=0.25)
+    torch.manual_seed(0)
+    system = SemanticSystem(TINY).eval()
+    link = OFDMLink(system.num_symbols, LinkConfig(channel=ChannelSpec("rayleigh_multipath", num_taps=4),
+                                                   equalizer="lmmse"), seed=0)
+    atk = SemAdv(system, link, -6.0, target_class=[1, 2], generator_config=GeneratorConfig(seed_dim=8, hidden=16, num_blocks=1))
+    cfg = AttackTrainConfig(epochs=2, batch_size=8, lr=1e-2, snr_min_db=5, snr_max_db=15)
+    return GeneratorTrainer(atk, train, val, cfg, out, seed=0, shards=shards)
+
+
+def _generator_worker(rank, world, init_file, data_root, tmp):
+    """One process of a gloo group: (a) one epoch from scratch in tmp/ddp; (b) the one-process run of tmp/one1
+    resumed to the end; rank 1 records the files it writes under tmp."""
+    import os
+
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    writes = []
+    if rank == 1:
+        def audit(event, args):
+            if event == "open" and str(args[0]).startswith(str(tmp)):
+                mode, flags = args[1], args[2]
+                if (mode is None and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)) or \
+                        (isinstance(mode, str) and any(c in mode for c in "wax+")):
+                    writes.append(str(args[0]))
+            elif event in ("os.rename", "os.replace") and str(args[1]).startswith(str(tmp)):
+                writes.append(str(args[1]))
+            elif event == "os.mkdir" and str(args[0]).startswith(str(tmp)):
+                writes.append(str(args[0]))
+        sys.addaudithook(audit)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        ddp = _generator_trainer(data_root, tmp / "ddp")
+        assert ddp.shards == world and ddp._own == [rank]
+        ddp.fit(epochs=1, show_progress=False)
+        resumed = _generator_trainer(data_root, tmp / "one1")
+        resumed.resume()  # written by one process with 2 shards
+        resumed.fit(show_progress=False)
+        if rank == 1:
+            (tmp / "rank1_writes.txt").write_text(json.dumps([w for w in writes if "rank1_writes" not in w]))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_generator_two_gloo_processes_train_like_one_process_with_two_shards(tmp_path, make_cifar_dir):
+    """The SemAdv/PGM generator trainer in 2 gloo processes == 1 process with 2 shards; resume across process
+    counts (both ways); rank 1 writes nothing; 2 shards differ from 1 (their own streams) but train."""
+    from sionna_semcomm.checkpoints import load_weights
+
+    data_root = make_cifar_dir(tmp_path / "data")
+    one = _generator_trainer(data_root, tmp_path / "one", shards=2)
+    one.fit(epochs=1, show_progress=False)
+    shutil.copytree(tmp_path / "one", tmp_path / "one1")
+    at1 = {k: v.clone() for k, v in one.attack.net.state_dict().items()}
+    one.fit(show_progress=False)
+    final = one.attack.net.state_dict()
+    single = _generator_trainer(data_root, tmp_path / "single")
+    single.fit(show_progress=False)
+    assert not torch.equal(single.attack.net.state_dict()["net.0.weight"], final["net.0.weight"])
+    assert "parallel" not in json.loads((tmp_path / "single" / "history.json").read_text())["metadata"]
+
+    mp.start_processes(_generator_worker, args=(2, str(tmp_path / "pg"), data_root, tmp_path), nprocs=2, join=True,
+                       start_method="spawn")
+
+    ddp_state = load_resume_state(tmp_path / "ddp" / "resume.pt")
+    assert ddp_state["epoch"] == 1 and ddp_state["shards"] == 2 and ddp_state["world_size"] == 2
+    assert set(ddp_state["shard_rng"]) == {"1"}  # rank 1's streams, gathered by rank 0
+    _assert_same_weights(ddp_state["net"], at1)
+    two_end, meta = load_weights(tmp_path / "one1" / "last.safetensors")
+    _assert_same_weights(two_end, final)
+    assert meta["epoch"] == 2 and meta["parallel"]["world_size"] == 2 and meta["parallel"]["global_batch_size"] == 8
+    hist = json.loads((tmp_path / "one1" / "history.json").read_text())["history"]
+    assert [h["val_loss"] for h in hist] == pytest.approx([h["val_loss"] for h in one.history], rel=1e-4)
+    assert [h["train_loss"] for h in hist] == pytest.approx([h["train_loss"] for h in one.history], rel=1e-4)
+    assert json.loads((tmp_path / "rank1_writes.txt").read_text()) == []
+    again = _generator_trainer(data_root, tmp_path / "ddp")  # 2 processes -> 1 (shards 2 from resume.pt)
+    again.resume()
+    assert again.shards == 2
+    again.fit(show_progress=False)
+    _assert_same_weights(again.attack.net.state_dict(), final)
+    with pytest.raises(ValueError, match="shards need at least 5 images"):
+        _generator_trainer(data_root, tmp_path / "x", shards=5)  # the epoch's last batch has 4
+
+
+def test_attack_train_torchrun_cli_two_processes_equal_one_process_with_two_shards(tmp_path, make_cifar_dir, tiny_scenario):
+    """python -m sionna_semcomm.attack train under torchrun (2 gloo processes) == the plain command with --shards 2."""
+    import os
+    import subprocess
+
+    from sionna_semcomm.attack import main as attack_main
+    from sionna_semcomm.checkpoints import load_weights
+    from sionna_semcomm.scenario import load_scenario
+    from sionna_semcomm.train import model_config_for
+
+    data = make_cifar_dir(tmp_path / "data")
+    scenario = tiny_scenario("[train]\nbatch_size = 16\n")
+    sc = load_scenario(str(scenario))
+    torch.manual_seed(0)
+    SemanticSystem(model_config_for(sc)).save(tmp_path / "system.safetensors", {"scenario": sc.name})
+    base = ["train", "--scenario", str(scenario), "--data-dir", str(data), "--no-progress", "--device", "cpu",
+            "--checkpoint", str(tmp_path / "system.safetensors"), "--attack", "pgm", "--psr-db", "-6", "--epochs", "1",
+            "--max-steps", "2", "--seed-dim", "8", "--hidden", "16", "--num-blocks", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "sionna_semcomm.attack", *base, "--out-dir", str(tmp_path / "two")],
+                          capture_output=True, text=True, env=env, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count('"out_dir"') == 1  # one summary line: rank 0's
+    assert done.stderr.count("parallel: 2 process(es) (gloo), 2 shards per batch, global batch 16") == 1
+    attack_main(base + ["--out-dir", str(tmp_path / "one"), "--shards", "2"])
+    a, meta = load_weights(tmp_path / "two" / "last.safetensors")
+    b, _ = load_weights(tmp_path / "one" / "last.safetensors")
+    _assert_same_weights(a, b)
+    assert meta["parallel"]["shards"] == 2 and meta["attack"] == "pgm"
+    with pytest.raises(SystemExit, match="17 shards need at least 17 images"):
+        attack_main(base + ["--out-dir", str(tmp_path / "bad"), "--shards", "17"])

@@ -10,17 +10,29 @@ Files in ``out_dir`` (all written atomically, as the system trainer does): ``las
 ``best.safetensors`` (generator weights + metadata to rebuild the attack, see
 :func:`~.generator.save_generator`), ``resume.pt`` (optimizer, epoch, history, RNG states; loaded with
 ``weights_only=True``), ``history.json``. :meth:`GeneratorTrainer.resume` continues an interrupted run.
+
+Several processes (``torchrun --nproc_per_node N -m sionna_semcomm.attack train ...``, PyTorch DDP, gloo on CPU,
+nccl on CUDA) or ``shards`` in one process, as :mod:`sionna_semcomm.train` does: every process draws the same
+epoch order and SNR; each global batch is cut into ``shards`` contiguous parts, shard ``k`` trained by process
+``k % world`` with its own channel, noise, seed and label streams derived from ``(seed, k)`` (shard 0's are
+those of a one-process run). Each shard's objective (as the attack defines it on its images) is weighted by
+its share of the batch and the gradients are summed over the shards (DDP all-reduce), so a run depends on the
+seed and the shard count, not on the process count. Rank 0 alone validates and writes; ``resume.pt`` holds
+every shard's streams, so ``--resume`` works with another process count.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from .. import distributed
 from ..atomic import atomic_write_json
 from ..checkpoints import CheckpointError, load_resume_state, load_state_into, save_resume_state
 from ..link.ofdm import OFDMLink
@@ -84,10 +96,13 @@ class GeneratorTrainer:
     :param train_set, val_set: :class:`~sionna_semcomm.data.ImageDataset` splits (validation carved from
         the training files).
     :param metadata: stored in every checkpoint (scenario, system checkpoint, command, ...).
+    :param shards: parts each global batch is cut into (see the module doc); ``None``: one per process of the
+        process group (1 without torchrun), or at ``resume`` the count the run was written with when the process
+        count divides it.
     """
 
     def __init__(self, attack: GeneratorAttack, train_set, val_set, cfg: AttackTrainConfig, out_dir, seed: int = 0,
-                 device: str = "cpu", metadata: dict | None = None):
+                 device: str = "cpu", metadata: dict | None = None, shards: int | None = None):
         if not isinstance(attack, GeneratorAttack):
             raise TypeError(f"only generator attacks are trained, got {type(attack).__name__}")
         self.attack, self.cfg, self.out_dir, self.seed, self.device = attack, cfg, Path(out_dir), seed, device
@@ -105,6 +120,68 @@ class GeneratorTrainer:
         self._shuffle_gen = make_generator(seed, "attack-train-shuffle")
         self._seed_gen = make_generator(seed, "attack-train-seeds", device)
         self._label_gen = make_generator(seed, "attack-train-labels", device)
+        self._rank, self._world = distributed.rank(), distributed.world_size()
+        self._shards_requested = shards
+        self._step_module = None  # the objective as a module (DDP-wrapped in a process group), built at the first step
+        self._set_shards(shards or self._world)
+
+    # -------------------------------------------------------------- shards and processes
+    def _set_shards(self, shards: int) -> None:
+        """Cut every global batch into ``shards`` parts; this process trains shards ``rank, rank + world, ...``."""
+        if not isinstance(shards, int) or shards < 1 or shards % self._world:
+            raise ValueError(f"shards must be a positive multiple of the number of processes ({self._world}), got {shards!r}")
+        last = len(self.train_set) % self.cfg.batch_size
+        if shards > self.cfg.batch_size or 0 < last < shards:
+            raise ValueError(f"{shards} shards need at least {shards} images in every batch: batch size "
+                             f"{self.cfg.batch_size}, last batch of an epoch {last or self.cfg.batch_size} images")
+        self.shards = shards
+        self._own = [k for k in range(shards) if k % self._world == self._rank]
+        self._shard_streams = {k: self._new_shard_streams(k) for k in self._own if k > 0}
+        if shards > 1 or self._world > 1:
+            self.metadata["parallel"] = {
+                "world_size": self._world, "backend": distributed.describe()["backend"], "shards": shards,
+                "launcher": "torchrun" if distributed.launched_by_torchrun() else None,
+                "global_batch_size": self.cfg.batch_size, "per_process_batch_size": self.cfg.batch_size / self._world,
+                "lr_scaling": "none: --batch-size is the global batch; the gradient is the shards' weighted sum"}
+        else:
+            self.metadata.pop("parallel", None)
+
+    def _new_shard_streams(self, k: int) -> dict:
+        """Shard ``k``'s (> 0) own link (channel and noise streams), seed and label streams, from ``(seed, k)``."""
+        link_seed = make_generator(self.seed, f"attack-train-shard{k}").initial_seed()
+        return {"link": OFDMLink(self.system.num_symbols, self.link.config, seed=link_seed, device=self.device,
+                                 precision=self.link.precision),
+                "seed": make_generator(self.seed, f"attack-train-seeds-shard{k}", self.device),
+                "label": make_generator(self.seed, f"attack-train-labels-shard{k}", self.device)}
+
+    def _streams_of(self, k: int) -> tuple:
+        """``(link, seed_gen, label_gen)`` of shard ``k`` (shard 0: the trainer's own)."""
+        if k == 0:
+            return self.link, self._seed_gen, self._label_gen
+        st = self._shard_streams[k]
+        return st["link"], st["seed"], st["label"]
+
+    def _shard_states(self) -> dict:
+        """The stream states of this process's shards > 0 (``{"k": {...}}``)."""
+        return {str(k): {"channel": st["link"].channel_model.generator.get_state(),
+                         "noise": st["link"]._noise_generator.get_state(), "seed": st["seed"].get_state(),
+                         "label": st["label"].get_state()} for k, st in self._shard_streams.items()}
+
+    def _load_resume_everywhere(self) -> dict:
+        """``resume.pt`` read by rank 0 and sent to every process (no shared file system needed)."""
+        path = self.out_dir / "resume.pt"
+        if not distributed.is_distributed():
+            return load_resume_state(path)
+        state, error = None, None
+        if distributed.is_main():
+            try:
+                state = load_resume_state(path)
+            except CheckpointError as e:
+                error = str(e)
+        state, error = distributed.broadcast_object((state, error))
+        if error is not None:
+            raise CheckpointError(error)
+        return state
 
     # -------------------------------------------------------------- state
     def _identity(self) -> dict:
@@ -115,7 +192,15 @@ class GeneratorTrainer:
     def resume(self) -> None:
         """Continue from ``out_dir/resume.pt`` (same attack settings required)."""
         path = self.out_dir / "resume.pt"
-        state = load_resume_state(path)
+        state = self._load_resume_everywhere()
+        saved_shards = state.get("shards", 1)
+        shards = self._shards_requested or (saved_shards if saved_shards % self._world == 0 else self._world)
+        if shards != self.shards:
+            self._set_shards(shards)
+        if shards != saved_shards and distributed.is_main():
+            print(f"note: {path} was written with {saved_shards} shard(s) per batch; continuing with {shards}: the "
+                  "random streams of the new shards start fresh (a valid run, not the bit-for-bit continuation)",
+                  file=sys.stderr)
         if state.get("identity") != self._identity():
             raise CheckpointError(f"{path} was written for {state.get('identity')}, not {self._identity()}")
         load_state_into(self.attack.net, state["net"], str(path))
@@ -125,16 +210,31 @@ class GeneratorTrainer:
                          (self._label_gen, "label_rng"), (self.link.channel_model.generator, "channel_rng"),
                          (self.link._noise_generator, "noise_rng")):
             gen.set_state(state[key])
+        for key, saved in state.get("shard_rng", {}).items():
+            st = self._shard_streams.get(int(key))
+            if st is not None:
+                st["link"].channel_model.generator.set_state(saved["channel"])
+                st["link"]._noise_generator.set_state(saved["noise"])
+                st["seed"].set_state(saved["seed"])
+                st["label"].set_state(saved["label"])
 
     def _save(self, val: dict) -> None:
         """After an epoch: ``last``, ``best``, ``history.json``, then ``resume.pt``, the commit point: the other files
         are never behind it (a kill before it leaves them one epoch ahead, and ``--resume`` repeats that epoch,
-        bit-identically, and rewrites them)."""
+        bit-identically, and rewrites them). In a process group every rank calls it (the shards' streams are
+        gathered) and rank 0 alone writes."""
         meta = {**self.metadata, "epoch": self.epoch, "val": val, "train_config": dataclasses.asdict(self.cfg)}
-        save_generator(self.out_dir / "last.safetensors", self.attack, meta)
-        if val["loss"] < self.best:
+        improved = val["loss"] < self.best
+        if improved:
             self.best = val["loss"]
+        gathered = distributed.gather_objects(self._shard_states())
+        if not distributed.is_main():
+            return
+        save_generator(self.out_dir / "last.safetensors", self.attack, meta)
+        if improved:
             save_generator(self.out_dir / "best.safetensors", self.attack, meta)
+        shard_rng = {k: v for part in gathered for k, v in part.items()}
+        extra = {"shards": self.shards, "world_size": self._world, "shard_rng": shard_rng} if self.shards > 1 else {}
         atomic_write_json(self.out_dir / "history.json", {"metadata": self.metadata, "history": self.history})
         save_resume_state(self.out_dir / "resume.pt", {
             "identity": self._identity(), "net": self.attack.net.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -142,6 +242,7 @@ class GeneratorTrainer:
             "snr_rng": self._snr_gen.get_state(), "shuffle_rng": self._shuffle_gen.get_state(),
             "seed_rng": self._seed_gen.get_state(), "label_rng": self._label_gen.get_state(),
             "channel_rng": self.link.channel_model.generator.get_state(), "noise_rng": self.link._noise_generator.get_state(),
+            **extra,
         })
 
     # -------------------------------------------------------------- loops
@@ -162,16 +263,55 @@ class GeneratorTrainer:
         count = 0
         for step in range(steps):
             idx = order[step * self.cfg.batch_size:(step + 1) * self.cfg.batch_size]
-            x, y = self.train_set.batch(idx)
-            x, y = x.to(self.device), y.to(self.device)
-            loss, parts = generator_step(self.attack, self.optimizer, self.link, x, y, self._snr(), self._seed_gen,
-                                         self._label_gen)
-            for k, v in {"loss": float(loss.detach()), **parts}.items():
-                totals[k] = totals.get(k, 0.0) + v * len(idx)
+            if self.shards == 1 and self._world == 1:
+                x, y = self.train_set.batch(idx)
+                x, y = x.to(self.device), y.to(self.device)
+                loss, parts = generator_step(self.attack, self.optimizer, self.link, x, y, self._snr(), self._seed_gen,
+                                             self._label_gen)
+                sums = {k: v * len(idx) for k, v in {"loss": float(loss.detach()), **parts}.items()}
+            else:
+                sums = self._sharded_step(idx)
+            for k, v in sums.items():
+                totals[k] = totals.get(k, 0.0) + v
             count += len(idx)
             if progress is not None:
-                progress(len(idx), float(loss.detach()))
+                progress(len(idx), sums["loss"] / len(idx))
         return {k: v / max(count, 1) for k, v in totals.items()}
+
+    def _objective(self):
+        if self._step_module is None:
+            module = _GeneratorObjective(self)
+            if self._world > 1:
+                from torch.nn.parallel import DistributedDataParallel
+
+                dev = torch.device(self.device)
+                module = DistributedDataParallel(module, device_ids=[dev.index] if dev.type == "cuda" else None)
+            self._step_module = module
+        return self._step_module
+
+    def _sharded_step(self, idx: torch.Tensor) -> dict:
+        """One optimizer step on the global batch ``idx``, cut into ``self.shards`` parts (see the module doc);
+        returns the batch's sums (objective and its parts, each the shards' values times their image counts)."""
+        parts = torch.tensor_split(idx, self.shards)
+        snr = self._snr()
+        model = self._objective()
+        names, sums = None, None
+        self.optimizer.zero_grad(set_to_none=True)
+        for j, k in enumerate(self._own):
+            self._current = self._streams_of(k)
+            x, y = self.train_set.batch(parts[k])
+            x, y = x.to(self.device), y.to(self.device)
+            last = j == len(self._own) - 1
+            with contextlib.nullcontext() if last or self._world == 1 else model.no_sync():
+                loss, terms = model(x, y, snr)
+                (loss * (len(parts[k]) * self._world / len(idx))).backward()
+            values = {"loss": float(loss.detach()), **terms}
+            names = names or list(values)
+            shard = torch.tensor([values[n] * len(parts[k]) for n in names], dtype=torch.float64)
+            sums = shard if sums is None else sums + shard
+        self.optimizer.step()
+        sums = distributed.all_reduce_sum(sums.to(self.device)).cpu()  # nccl reduces device tensors only
+        return dict(zip(names, sums.tolist()))
 
     @torch.no_grad()
     def validate(self, batch_size: int = 256) -> dict:
@@ -208,8 +348,34 @@ class GeneratorTrainer:
         res["measured_psr_db"] = summarize_psr(torch.cat(pp), torch.cat(ps))["measured_psr_db"]
         return res
 
+    def validate_on_main(self) -> dict:
+        """:meth:`validate` on rank 0 only, its figures sent to the other processes (which wait meanwhile)."""
+        if self._world == 1:
+            return self.validate()
+        return distributed.broadcast_object(self.validate() if distributed.is_main() else None)
+
     def fit(self, epochs: int | None = None, max_steps: int | None = None, show_progress: bool = True) -> list[dict]:
         """Train up to ``epochs`` (default the config's) total epochs; returns the history."""
         from ..train import fit_epochs
 
         return fit_epochs(self, epochs, max_steps, show_progress, desc=f"{self.attack.name} @ {self.attack.psr_db:g} dB")
+
+
+class _GeneratorObjective(torch.nn.Module):
+    """The generator's training objective on one shard as a module (what DDP wraps: ``net`` is its only
+    submodule, so only the generator's weights are synchronised; the frozen system stays outside)."""
+
+    def __init__(self, trainer: GeneratorTrainer):
+        super().__init__()
+        self.net = trainer.attack.net
+        self._trainer = [trainer]  # not a submodule
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, snr_db: float):
+        t = self._trainer[0]
+        link, seed_gen, label_gen = t._current
+        attack = t.attack
+        with torch.no_grad():
+            z = attack.system.codec.encode(x)
+        p = attack.perturbation_from_seeds(attack.seeds(len(x), seed_gen))
+        out = receive(attack.system, link, z, snr_db, perturbation=p)
+        return attack.training_loss(out, x, y, p, label_gen)
