@@ -1,6 +1,8 @@
 """Where the SNR points of a link sweep run: in this process (``local``, the default) or as Ray tasks (``ray``).
 
-Every point of every system is a pure, seeded task (:class:`PointTask`): the runner restarts its random
+Every point of every system is a pure, seeded task (:class:`PointTask`), or, for bit systems, several: a
+point's batches cut into contiguous shards, each batch drawing from its own streams (seed, batch), whose
+counts add up to the point's (:meth:`~sionna_semcomm.systems.BitSystemRunner.merge_shards`). The runner restarts its random
 streams from the run seed at each point (:mod:`sionna_semcomm.evaluation`, :meth:`BitLink.simulate
 <sionna_semcomm.link.bits.BitLink.simulate>`), so a point computed in a Ray worker is the same dictionary
 (counts ``bits``/``blocks``, rates, per-image sums as the runner reports them) as one computed in this process,
@@ -44,6 +46,8 @@ class PointTask:
     :param options: :class:`~sionna_semcomm.systems.RunOptions` (seed, device, sizes, checkpoint, data dir).
     :param attack: the attack's settings (:func:`sionna_semcomm.link.cli.attack_spec`) or ``None``.
     :param threads: torch threads in the worker (``None``: the thread policy, i.e. Ray's ``OMP_NUM_THREADS``).
+    :param batches: ``(start, stop)``: only these batches of a bit point (a shard of it); the task returns their
+        counts (``{"batches": [...]}``), merged by the runner's ``merge_shards``.
     """
 
     run_index: int
@@ -53,6 +57,7 @@ class PointTask:
     snr_db: float
     attack: dict | None = None
     threads: int | None = None
+    batches: tuple[int, int] | None = None
     extra: dict = field(default_factory=dict)
 
     def runner_key(self) -> str:
@@ -74,6 +79,8 @@ def evaluate_point(task: PointTask) -> dict:
         if len(_RUNNERS) >= 4:  # a worker keeps a few systems, not every one it ever ran
             _RUNNERS.pop(next(iter(_RUNNERS)))
         runner = _RUNNERS[key] = build_runner(task.scenario, task.system, task.options, task.attack)
+    if task.batches is not None:
+        return {"batches": runner.evaluate_batches(task.snr_db, *task.batches)}
     return runner.evaluate(task.snr_db)
 
 
@@ -86,10 +93,11 @@ class RayExecutor:
     :param task_cpus, task_gpus: what each task declares (``task_gpus`` may be a fraction, e.g. 0.25: four
         points share a GPU).
     :param max_retries: times Ray reruns a task whose worker died.
+    :param evaluate: what a task runs (default :func:`evaluate_point`; a wrapper of it, e.g. in tests).
     """
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None, task_cpus: float = 1,
-                 task_gpus: float = 0, max_retries: int = 3):
+                 task_gpus: float = 0, max_retries: int = 3, evaluate=None):
         ray = require_ray()
         self._ray = ray
         self._started = False
@@ -111,7 +119,8 @@ class RayExecutor:
                 self._signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
             ray.init(address=address, **kw)
             self._started = True
-        self._remote = ray.remote(num_cpus=task_cpus, num_gpus=task_gpus, max_retries=max_retries)(evaluate_point)
+        self._remote = ray.remote(num_cpus=task_cpus, num_gpus=task_gpus,
+                                  max_retries=max_retries)(evaluate or evaluate_point)
 
     def run(self, tasks: Iterable[PointTask]) -> Iterator[tuple[PointTask, dict]]:
         """Submit every task, then yield ``(task, point)`` as they finish (any order)."""

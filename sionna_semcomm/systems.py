@@ -102,6 +102,9 @@ class BitSystemRunner:
         self.num_bits = options.num_bits or scenario.bits.num_bits
         self.batch_size = options.batch_size or scenario.bits.batch_size
         self.link_cfg = link_cfg
+        targets = {"bit_errors": options.extra.get("target_bit_errors"),
+                   "block_errors": options.extra.get("target_block_errors")}
+        self.targets = {k: v for k, v in targets.items() if v is not None} or None
 
     def config(self) -> dict:
         return {
@@ -113,6 +116,7 @@ class BitSystemRunner:
             "ldpc_max_iterations": self.bitlink.decoder.num_iter if self.coded else None,
             "num_bits": self.num_bits,
             "batch_size": self.batch_size,
+            **({"target_errors": self.targets} if self.targets else {}),
             "link": self.link_cfg.to_dict(),
         }
 
@@ -144,14 +148,39 @@ class BitSystemRunner:
         return None
 
     def evaluate(self, snr_db: float, progress=None, resume: dict | None = None, checkpoint=None) -> dict:
-        r = self.bitlink.simulate(snr_db, self.num_bits, self.batch_size, progress, resume, checkpoint)
+        r = self.bitlink.simulate(snr_db, self.num_bits, self.batch_size, progress, resume, checkpoint, self.targets)
+        return self._point(snr_db, r)
+
+    def _point(self, snr_db: float, r: dict) -> dict:
         out = {"ber": r["ber"], "bler": r["bler"], "bits": r["bits"], "blocks": r["blocks"]}
         if self.coded:
             out["ldpc_iterations"] = r["ldpc_iterations"]
+        if self.targets:
+            out["stopped_early"] = r["stopped_early"]
         theory = self.theory(snr_db)
         if theory is not None:
             out["ber_theory"] = theory
         return out
+
+    # -------------------------------------------------------------- a point in shards
+    def shard_ranges(self, shards: int) -> list[tuple[int, int]]:
+        """The point's batches cut into ``shards`` contiguous ranges ``(start, stop)`` (fewer when it has fewer
+        batches)."""
+        nb = BitLink.num_batches(self.num_bits, self.bitlink.k, self.batch_size)
+        edges = [round(j * nb / shards) for j in range(shards + 1)]
+        return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
+
+    def evaluate_batches(self, snr_db: float, start: int, stop: int, progress=None) -> list[dict]:
+        """The counts of batches ``start .. stop - 1`` of the point (a shard; see :meth:`merge_shards`)."""
+        return self.bitlink.simulate_batches(snr_db, self.num_bits, self.batch_size, start, stop, self.targets, progress)
+
+    def merge_shards(self, snr_db: float, shards: list[list[dict]]) -> dict:
+        """The point from its shards' counts (in batch order): equal to :meth:`evaluate` of the whole point."""
+        totals, stopped = self.bitlink.merge([c for shard in shards for c in shard], self.targets)
+        frames = max(1, -(-self.num_bits // self.bitlink.k))
+        if not stopped and totals["blocks"] < frames:
+            raise ValueError(f"the shards of the {snr_db:g} dB point hold {totals['blocks']} of its {frames} frames")
+        return self._point(snr_db, {**self.bitlink.summarize(totals), "stopped_early": stopped and totals["blocks"] < frames})
 
 
 def _bit_builder(modulation: str, coded: bool):

@@ -67,3 +67,41 @@ def test_the_ray_executor_gives_back_the_signal_handlers(ray_cluster, monkeypatc
     ex = RayExecutor()  # joins the session's cluster: nothing replaced, nothing to stop
     ex.shutdown()
     assert signal.getsignal(signal.SIGTERM) == before and ray_cluster.is_initialized()
+
+
+def test_a_point_split_into_shards_on_ray_equals_the_whole_point_with_early_stop(tmp_path, ray_cluster):
+    args = ["--scenario", "rayleigh_bits", "--systems", "uncoded-qpsk", "ldpc-qpsk", "--snr-db", "0", "30",
+            "--num-bits", "60000", "--batch-size", "2", "--target-block-errors", "6", "--seed", "2", "--no-progress",
+            "--device", "cpu"]
+    local = main(args)
+    assert local[1]["results"]["stopped_early"] == [True, False]  # LDPC: 0 dB stops early, 30 dB runs its budget
+    remote = main(args + ["--executor", "ray", "--point-shards", "3", "--out", str(tmp_path / "r.json")])
+    assert _strip(remote) == _strip(local)
+    assert _strip(_runs(tmp_path / "r.json")) == _strip(local)
+
+
+def test_a_task_whose_worker_dies_is_retried_and_the_sweep_completes(tmp_path, ray_cluster, monkeypatch):
+    """The worker of the 4 dB point of ldpc-qpsk dies (os._exit) the first time: Ray reruns the task, the other
+    points are kept, and the results equal the local sweep's."""
+    from sionna_semcomm.executors import RayExecutor, evaluate_point
+
+    marker = tmp_path / "died-once"
+
+    def dies_once(task):
+        import os
+
+        if task.system == "ldpc-qpsk" and task.snr_db == 4.0 and not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)  # the worker process dies, as under kill -9 or an out-of-memory kill
+        return evaluate_point(task)
+
+    local = main(BITS)
+    real = RayExecutor.__init__
+
+    def init(self, *a, **kw):
+        real(self, *a, **{**kw, "evaluate": dies_once})
+
+    monkeypatch.setattr(RayExecutor, "__init__", init)
+    remote = main(BITS + ["--executor", "ray", "--out", str(tmp_path / "r.json")])
+    assert marker.exists()  # it did die once
+    assert _strip(remote) == _strip(local) and all(r["complete"] for r in _runs(tmp_path / "r.json"))

@@ -15,7 +15,6 @@ from sionna.phy.fec.ldpc import LDPC5GEncoder
 from sionna.phy.mapping import Demapper, Mapper
 
 from ..runtime import make_generator
-from ..store import encode_generator, restore_generator
 from .ldpc import DEFAULT_LDPC_DECODER, build_ldpc_decoder
 from .ofdm import OFDMLink
 
@@ -64,10 +63,11 @@ class BitLink(torch.nn.Module):
         """Information bits carried by one frame."""
         return self.k
 
-    def reseed(self, seed: int) -> None:
-        """Restart the bit source, channel and noise streams from ``seed``."""
-        self.link.reseed(seed)
-        self._source = make_generator(seed, "source", self.link.device)
+    def reseed(self, seed: int, block: int | None = None) -> None:
+        """Restart the bit source, channel and noise streams from ``seed`` (``block``: those of one batch of
+        :meth:`simulate`)."""
+        self.link.reseed(seed, block)
+        self._source = make_generator(seed, "source" + ("" if block is None else f":block{block}"), self.link.device)
 
     @torch.no_grad()
     def forward(self, batch_size: int, snr_db: float) -> dict:
@@ -97,47 +97,103 @@ class BitLink(torch.nn.Module):
             out["ldpc_iterations"] = int(iterations.sum())
         return out
 
-    def _streams(self) -> dict[str, torch.Generator]:
-        """The random streams a simulation draws from, by name."""
-        return {"source": self._source, "channel": self.link.channel_model.generator, "noise": self.link._noise_generator}
+    @staticmethod
+    def num_batches(num_bits: int, k: int, batch_size: int) -> int:
+        """Batches of a point of at least ``num_bits`` information bits, ``k`` per frame, ``batch_size`` frames each."""
+        return math.ceil(max(1, math.ceil(num_bits / k)) / batch_size)
 
-    def simulate(self, snr_db: float, num_bits: int, batch_size: int = 64, progress=None, resume: dict | None = None,
-                 checkpoint=None) -> dict:
-        """Send at least ``num_bits`` information bits at ``snr_db``; returns BER, BLER and, coded, the mean
-        number of LDPC decoder iterations per frame (``ldpc_iterations``).
+    def simulate_batches(self, snr_db: float, num_bits: int, batch_size: int, start: int = 0, stop: int | None = None,
+                         targets: dict | None = None, progress=None, after_batch=None) -> list[dict]:
+        """Batches ``start .. stop - 1`` of the point (:meth:`simulate`), each from its own streams (seed, batch);
+        returns their counts, one dict per batch, in order.
 
-        The streams restart from the link seed first, so every SNR point (and every system) sees the
-        same channel realizations.
-
-        :param progress: optional callable ``progress(num_frames_done)``.
-        :param checkpoint: optional callable ``checkpoint(state)`` after every batch: ``state`` (JSON-able)
-            holds the error counters and the random streams' states after it.
-        :param resume: such a ``state`` of an interrupted call with the same arguments: the call continues
-            after that batch and returns what an uninterrupted call returns, bit for bit.
+        :param targets: ``{"bit_errors": n, "block_errors": m}`` (either may be missing): stop after the batch at
+            which the errors counted *in this call* reach a target. Called on a part (shard) of the point it never
+            stops before the whole point would (its errors are a part of the point's), so the shards' counts
+            merged by :meth:`merge` equal the whole point's.
+        :param after_batch: optional callable ``after_batch(batch_index, counts)``.
         """
-        self.reseed(self.link.seed)
         frames = max(1, math.ceil(num_bits / self.k))
-        totals = {"bit_errors": 0, "bits": 0, "block_errors": 0, "blocks": 0}
-        if resume is not None:
-            totals = {key: int(value) for key, value in resume["totals"].items()}
-            for name, generator in self._streams().items():
-                restore_generator(generator, resume["rng"][name])
-            if progress is not None:
-                progress(totals["blocks"])
-        while totals["blocks"] < frames:
-            n = min(batch_size, frames - totals["blocks"])
-            for key, value in self.forward(n, snr_db).items():
-                totals[key] = totals.get(key, 0) + value
+        nb = math.ceil(frames / batch_size)
+        stop = nb if stop is None else min(stop, nb)
+        out, errors = [], {"bit_errors": 0, "block_errors": 0}
+        for b in range(start, stop):
+            self.reseed(self.link.seed, b)
+            n = min(batch_size, frames - b * batch_size)
+            counts = self.forward(n, snr_db)
+            out.append(counts)
             if progress is not None:
                 progress(n)
-            if checkpoint is not None:
-                checkpoint({"totals": dict(totals), "rng": {k: encode_generator(g) for k, g in self._streams().items()}})
-        out = {
-            "ber": totals["bit_errors"] / totals["bits"],
-            "bler": totals["block_errors"] / totals["blocks"],
-            "bits": totals["bits"],
-            "blocks": totals["blocks"],
-        }
+            if after_batch is not None:
+                after_batch(b, counts)
+            for key in errors:
+                errors[key] += counts[key]
+            if _reached(errors, targets):
+                break
+        self.reseed(self.link.seed)
+        return out
+
+    @staticmethod
+    def merge(batches: list[dict], targets: dict | None = None) -> tuple[dict, bool]:
+        """Sum per-batch counts in batch order, stopping after the batch at which a target is reached; returns
+        ``(totals, stopped_early)``."""
+        totals: dict = {}
+        for counts in batches:
+            for key, value in counts.items():
+                totals[key] = totals.get(key, 0) + value
+            if _reached(totals, targets):
+                return totals, True
+        return totals, False
+
+    def summarize(self, totals: dict) -> dict:
+        """BER, BLER, bits, blocks (and, coded, the mean LDPC iterations per frame) of summed counts."""
+        out = {"ber": totals["bit_errors"] / totals["bits"], "bler": totals["block_errors"] / totals["blocks"],
+               "bits": totals["bits"], "blocks": totals["blocks"]}
         if self.coded:
             out["ldpc_iterations"] = totals["ldpc_iterations"] / totals["blocks"]
         return out
+
+    def simulate(self, snr_db: float, num_bits: int, batch_size: int = 64, progress=None, resume: dict | None = None,
+                 checkpoint=None, targets: dict | None = None) -> dict:
+        """Send at least ``num_bits`` information bits at ``snr_db`` (fewer when ``targets`` stop it early);
+        returns BER, BLER, ``bits``, ``blocks``, ``stopped_early`` and, coded, the mean number of LDPC decoder
+        iterations per frame (``ldpc_iterations``).
+
+        Batch ``b`` (``batch_size`` frames, the last one fewer) draws its bits, channels and noise from its own
+        streams, derived from the link seed and ``b``; so every SNR point (and every system) sees the same channel
+        realizations, and any range of batches can be simulated on its own (:meth:`simulate_batches`): the
+        shards of a point add up to the point.
+
+        :param targets: ``{"bit_errors": n, "block_errors": m}`` (either may be missing; as ``num_target_bit_errors``
+            / ``num_target_block_errors`` of Sionna's ``sim_ber``): stop after the batch at which one is reached.
+        :param progress: optional callable ``progress(num_frames_done)``.
+        :param checkpoint: optional callable ``checkpoint(state)`` after every batch: ``state`` (JSON-able)
+            holds the counters and the next batch's index.
+        :param resume: such a ``state`` of an interrupted call with the same arguments: the call continues
+            after that batch and returns what an uninterrupted call returns, bit for bit.
+        """
+        totals = {"bit_errors": 0, "bits": 0, "block_errors": 0, "blocks": 0}
+        start = 0
+        if resume is not None and "next_batch" in resume:  # (a state of an older version restarts the point)
+            totals = {key: int(value) for key, value in resume["totals"].items()}
+            start = int(resume["next_batch"])
+            if progress is not None:
+                progress(totals["blocks"])
+        stopped = _reached(totals, targets)
+        if not stopped:
+            def after_batch(b, counts):
+                for key, value in counts.items():
+                    totals[key] = totals.get(key, 0) + value
+                if checkpoint is not None:
+                    checkpoint({"totals": dict(totals), "next_batch": b + 1})
+
+            # the errors counted in this call plus those before the resumed batch: the targets of the rest
+            rest = None if targets is None else {key: value - totals[key] for key, value in targets.items()}
+            self.simulate_batches(snr_db, num_bits, batch_size, start, None, rest, progress, after_batch)
+            stopped = _reached(totals, targets)
+        return {**self.summarize(totals), "stopped_early": stopped and totals["blocks"] < max(1, math.ceil(num_bits / self.k))}
+
+
+def _reached(counts: dict, targets: dict | None) -> bool:
+    """Whether ``counts`` reach one of ``targets`` (``{"bit_errors": n, "block_errors": m}``)."""
+    return bool(targets) and any(counts.get(key, 0) >= value for key, value in targets.items() if value is not None)

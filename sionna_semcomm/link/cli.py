@@ -68,7 +68,12 @@ def setup_args() -> argparse.ArgumentParser:
                    help="systems to run (default: the scenario's)")
     p.add_argument("--snr-db", nargs="+", type=snr_db, help="SNR points, Es/N0 per channel use [dB] (default: the scenario's)")
     p.add_argument("--csi", choices=["ls", "perfect"], help="channel knowledge at the receiver (default: the scenario's)")
-    p.add_argument("--num-bits", type=positive_int, help="information bits per SNR point for bit systems")
+    p.add_argument("--num-bits", type=positive_int, help="information bits per SNR point for bit systems (with "
+                   "--target-*-errors: at most)")
+    p.add_argument("--target-bit-errors", type=positive_int, metavar="N",
+                   help="bit systems: end a point after the batch at which N bit errors are counted (as sim_ber)")
+    p.add_argument("--target-block-errors", type=positive_int, metavar="N",
+                   help="bit systems: end a point after the batch at which N block (frame) errors are counted")
     p.add_argument("--num-images", type=positive_int, help="images per SNR point for image systems")
     p.add_argument("--batch-size", type=positive_int, help="frames/images per batch")
     p.add_argument("--data-dir", type=input_dir, help="dataset folder for image systems (else $SIONNA_SEMCOMM_DATA)")
@@ -112,6 +117,9 @@ def setup_args() -> argparse.ArgumentParser:
                                      "cluster started for this command")
     x.add_argument("--workers", type=positive_int,
                    help="ray, local cluster: its CPUs, i.e. points run at once (default: this machine's cores)")
+    x.add_argument("--point-shards", type=positive_int, metavar="S",
+                   help="ray, bit systems: split every point into S tasks of contiguous batches (their counts add "
+                        "up to the unsplit point's)")
     x.add_argument("--task-gpus", type=float, metavar="G",
                    help="ray: GPUs each task declares (fractions share a GPU; default 1 on CUDA, 0 on CPU)")
     p.add_argument("--list", action="store_true", help="list scenarios and systems, then exit")
@@ -237,6 +245,7 @@ def _run_on_executor(executor, args, scenario, names, options, seed, runs, runne
     spec = attack_spec(args, seed) if args.attack is not None else None
     points: list[dict] = []
     tasks = []
+    shards: dict = {}  # (run, snr) -> {start: counts} of a point split into shards
     for i, (run, runner) in enumerate(zip(runs, runners)):
         stored = store.get(run) if store is not None and args.resume else None
         finished = points_of(stored["results"]) if stored else {}
@@ -245,6 +254,10 @@ def _run_on_executor(executor, args, scenario, names, options, seed, runs, runne
             if snr in finished:
                 points[i][snr] = finished[snr]
                 bar.update(runner.work_per_point())
+            elif (args.point_shards or 1) > 1 and hasattr(runner, "shard_ranges"):
+                ranges = runner.shard_ranges(args.point_shards)
+                shards[(i, snr)] = {"ranges": ranges, "done": {}}
+                tasks += [PointTask(i, scenario, names[i], options, snr, spec, args.threads, r) for r in ranges]
             else:
                 tasks.append(PointTask(i, scenario, names[i], options, snr, spec, args.threads))
     for i, run in enumerate(runs):
@@ -253,9 +266,19 @@ def _run_on_executor(executor, args, scenario, names, options, seed, runs, runne
     try:
         for task, point in executor.run(tasks):
             i = task.run_index
-            points[i][task.snr_db] = point
+            if task.batches is not None:
+                part = shards[(i, task.snr_db)]
+                part["done"][task.batches] = point["batches"]
+                bar.update(sum(c["blocks"] for c in point["batches"]))
+                if len(part["done"]) < len(part["ranges"]):
+                    continue
+                points[i][task.snr_db] = runners[i].merge_shards(task.snr_db, [part["done"][r] for r in part["ranges"]])
+                done = sum(c["blocks"] for counts in part["done"].values() for c in counts)
+                bar.update(max(0, runners[i].work_per_point() - done))  # the frames an early stop left out
+            else:
+                points[i][task.snr_db] = point
+                bar.update(runners[i].work_per_point())
             _set_points(runs[i], runners[i], points[i], store)
-            bar.update(runners[i].work_per_point())
     except ValueError as e:
         bar.close()
         raise SystemExit(f"error: {e}") from None
@@ -309,7 +332,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         num_images=args.num_images,
         batch_size=args.batch_size,
         extra={"data_dir": args.data_dir, "checkpoint": args.checkpoint, "jpeg2000_mode": args.jpeg2000_mode, "jpeg2000_bytes": args.jpeg2000_bytes,
-               "jpeg2000_implicit_header": args.jpeg2000_implicit_header, "ldpc_decoder": args.ldpc_decoder},
+               "jpeg2000_implicit_header": args.jpeg2000_implicit_header, "ldpc_decoder": args.ldpc_decoder,
+               "target_bit_errors": args.target_bit_errors, "target_block_errors": args.target_block_errors},
     )
     try:
         runners = [info.build(scenario, options) for info in infos]
@@ -320,8 +344,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         raise SystemExit(f"error: {e}") from None
     if args.attack is not None:
         _attach_attack(args, infos, runners, seed, scenario.name)
-    if args.executor == "local" and (args.address or args.workers or args.task_gpus is not None):
-        raise SystemExit("error: --address, --workers and --task-gpus apply to --executor ray")
+    if args.executor == "local" and (args.address or args.workers or args.task_gpus is not None or args.point_shards):
+        raise SystemExit("error: --address, --workers, --task-gpus and --point-shards apply to --executor ray")
     executor = None
     if args.executor == "ray":
         from ..executors import RayExecutor
@@ -365,9 +389,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 else:
                     bar.set_postfix_str(f"{run['system']} @ {snr:g} dB")
                     resume = partial["state"] if partial is not None and float(partial["snr_db"]) == snr else None
+                    done = [0]
+
+                    def progress(n):
+                        done[0] += n
+                        bar.update(n)
+
                     try:
-                        point = runner.evaluate(snr, progress=bar.update, resume=resume,
+                        point = runner.evaluate(snr, progress=progress, resume=resume,
                                                 checkpoint=_point_saver(store, run, snr))
+                        bar.update(max(0, runner.work_per_point() - done[0]))  # the work an early stop left out
                     except ValueError as e:
                         bar.close()
                         raise SystemExit(f"error: {run['system']}: {e}") from None

@@ -206,11 +206,13 @@ class OFDMLink(Block):
         """Bool [S]: OFDM symbols of the frame that carry pilots."""
         return self._pilot_rows
 
-    def reseed(self, seed: int) -> None:
-        """Restart the channel and noise streams from ``seed``."""
+    def reseed(self, seed: int, block: int | None = None) -> None:
+        """Restart the channel and noise streams from ``seed`` (``block``: the streams of block ``block`` of a
+        simulation, each block its own, so any subset of blocks can be simulated alone)."""
         self.seed = seed
-        self.channel_model.generator = make_generator(seed, "channel", self.device)
-        self._noise_generator = make_generator(seed, "noise", self.device)
+        suffix = "" if block is None else f":block{block}"
+        self.channel_model.generator = make_generator(seed, "channel" + suffix, self.device)
+        self._noise_generator = make_generator(seed, "noise" + suffix, self.device)
 
     # ------------------------------------------------------------------ pieces
     def sample_taps(self, batch_shape) -> torch.Tensor:
