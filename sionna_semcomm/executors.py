@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-__all__ = ["EXECUTORS", "PointTask", "evaluate_point", "RayExecutor", "require_ray", "RAY_INSTALL_HINT"]
+__all__ = ["EXECUTORS", "PointTask", "evaluate_point", "RayExecutor", "require_ray", "RAY_INSTALL_HINT",
+           "add_executor_arguments", "executor_from_args"]
 
 EXECUTORS = ("local", "ray")
 RAY_INSTALL_HINT = 'pip install -e ".[ray]"'
@@ -150,3 +151,37 @@ class RayExecutor:
         for sig, handler in self._signals.items():
             signal.signal(sig, handler)
         self._signals = {}
+
+
+def add_executor_arguments(parser, what: str) -> object:
+    """``--executor local|ray``, ``--address``, ``--workers``, ``--task-gpus`` of a command (``what``: what one
+    task is, for the help); returns the argument group (commands add their own options to it)."""
+    x = parser.add_argument_group("executors (where the work runs)")
+    x.add_argument("--executor", choices=list(EXECUTORS), default="local",
+                   help=f"local: in this machine's processes (default); ray: every {what} a Ray task (optional "
+                        f"extra: {RAY_INSTALL_HINT})")
+    x.add_argument("--address", help="ray: the cluster to join (e.g. auto, or ray://HEAD:10001); default: a local "
+                                     "cluster started for this command")
+    from .argtypes import positive_int
+
+    x.add_argument("--workers", type=positive_int, metavar="N",
+                   help="ray, local cluster: its CPUs, i.e. tasks run at once (default: this machine's cores)")
+    x.add_argument("--task-gpus", type=float, metavar="G",
+                   help="ray: GPUs each task declares (fractions share a GPU; default 1 on CUDA, 0 on CPU)")
+    return x
+
+
+def executor_from_args(args, device: str, ray_only: tuple[str, ...] = (), evaluate=None, task_cpus: float = 1):
+    """The :class:`RayExecutor` the options ask for, or ``None`` for the local executor; ``SystemExit`` naming the
+    problem for Ray options given without ``--executor ray`` (``ray_only``: the command's own such options)."""
+    options = {"--address": args.address, "--workers": args.workers, "--task-gpus": args.task_gpus,
+               **{flag: getattr(args, flag.lstrip("-").replace("-", "_")) for flag in ray_only}}
+    if args.executor == "local":
+        given = [flag for flag, value in options.items() if value is not None]
+        if given:
+            raise SystemExit(f"error: {', '.join(given)} apply to --executor ray")
+        return None
+    if args.task_gpus is not None and not args.task_gpus >= 0:
+        raise SystemExit(f"error: --task-gpus must be >= 0, got {args.task_gpus}")
+    gpus = args.task_gpus if args.task_gpus is not None else (1 if str(device).startswith("cuda") else 0)
+    return RayExecutor(args.address, args.workers, task_cpus=task_cpus, task_gpus=gpus, evaluate=evaluate)

@@ -105,3 +105,32 @@ def test_a_task_whose_worker_dies_is_retried_and_the_sweep_completes(tmp_path, r
     remote = main(BITS + ["--executor", "ray", "--out", str(tmp_path / "r.json")])
     assert marker.exists()  # it did die once
     assert _strip(remote) == _strip(local) and all(r["complete"] for r in _runs(tmp_path / "r.json"))
+
+
+def test_reproduce_on_ray_equals_the_local_reproduction_and_shares_its_cache(tmp_path, make_cifar_dir, ray_cluster,
+                                                                              monkeypatch):
+    """``reproduce fig6 --quick`` (generators, the symbol system, link runs): every step a Ray task, the same
+    numbers as in this process; then the local executor finds every step cached."""
+    from sionna_semcomm.reproduce.cli import main as reproduce_main
+
+    data = make_cifar_dir(tmp_path / "data", n=40)
+    base = ["fig6", "--quick", "--datasets", "cifar10", "--data-dir", str(data), "--device", "cpu", "--no-progress",
+            "--num-images", "20", "--threads", "1"]
+    reproduce_main(base + ["--out-dir", str(tmp_path / "local")])
+    reproduce_main(base + ["--out-dir", str(tmp_path / "ray"), "--executor", "ray"])
+    data_of = lambda d: json.loads((tmp_path / d / "fig6.json").read_text())["data"]  # noqa: E731
+    local, remote = data_of("local"), data_of("ray")
+    assert json.dumps(remote, sort_keys=True).replace("/ray/", "/local/") == json.dumps(local, sort_keys=True)
+    assert len(list((tmp_path / "ray" / "logs").glob("*.log"))) >= 3  # one log per step run on Ray
+
+    import sionna_semcomm.attack
+    import sionna_semcomm.link.cli
+
+    def forbidden(*a, **k):
+        raise AssertionError("recomputed a step that Ray finished")
+
+    monkeypatch.setattr(sionna_semcomm.attack, "main", forbidden)
+    monkeypatch.setattr(sionna_semcomm.link.cli, "main", forbidden)
+    reproduce_main(base + ["--out-dir", str(tmp_path / "ray")])
+    with pytest.raises(SystemExit, match="--jobs N is the local executor"):
+        reproduce_main(base + ["--out-dir", str(tmp_path / "x"), "--executor", "ray", "--jobs", "2"])

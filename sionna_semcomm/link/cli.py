@@ -30,6 +30,7 @@ from tqdm import tqdm
 from ..attack import attack_names
 from ..argtypes import (ArgumentParser, class_index, figure_file, file_or_name, input_dir, input_file, known_name,
                         output_file, positive_int, psr_db, seed, snr_db)
+from ..executors import add_executor_arguments, executor_from_args
 from ..link.bounds import check_batch_memory
 from ..results import format_table, make_run, plot_runs
 from ..runtime import add_threads_argument, apply_threads, resolve_device
@@ -109,19 +110,10 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="reuse the finished SNR points (and a point interrupted mid-way) of the same runs in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    x = p.add_argument_group("executors (where the SNR points run)")
-    x.add_argument("--executor", choices=["local", "ray"], default="local",
-                   help="local: one point after the other in this process (default); ray: every point of every "
-                        "system a Ray task (optional extra: pip install -e \".[ray]\")")
-    x.add_argument("--address", help="ray: the cluster to join (e.g. auto, or ray://HEAD:10001); default: a local "
-                                     "cluster started for this command")
-    x.add_argument("--workers", type=positive_int,
-                   help="ray, local cluster: its CPUs, i.e. points run at once (default: this machine's cores)")
+    x = add_executor_arguments(p, "SNR point of every system")
     x.add_argument("--point-shards", type=positive_int, metavar="S",
                    help="ray, bit systems: split every point into S tasks of contiguous batches (their counts add "
                         "up to the unsplit point's)")
-    x.add_argument("--task-gpus", type=float, metavar="G",
-                   help="ray: GPUs each task declares (fractions share a GPU; default 1 on CUDA, 0 on CPU)")
     p.add_argument("--list", action="store_true", help="list scenarios and systems, then exit")
     return p
 
@@ -344,16 +336,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         raise SystemExit(f"error: {e}") from None
     if args.attack is not None:
         _attach_attack(args, infos, runners, seed, scenario.name)
-    if args.executor == "local" and (args.address or args.workers or args.task_gpus is not None or args.point_shards):
-        raise SystemExit("error: --address, --workers, --task-gpus and --point-shards apply to --executor ray")
-    executor = None
-    if args.executor == "ray":
-        from ..executors import RayExecutor
-
-        if args.task_gpus is not None and not args.task_gpus >= 0:
-            raise SystemExit(f"error: --task-gpus must be >= 0, got {args.task_gpus}")
-        gpus = args.task_gpus if args.task_gpus is not None else (1 if device.startswith("cuda") else 0)
-        executor = RayExecutor(args.address, args.workers, task_gpus=gpus)
+    executor = executor_from_args(args, device, ray_only=("--point-shards",))
 
     runs = []
     for info, runner in zip(infos, runners):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..argtypes import ArgumentParser, input_dir, output_dir, positive_int, seed, snr_db
 from ..atomic import atomic_write, atomic_write_json
+from ..executors import add_executor_arguments, executor_from_args
 from ..outputs import checked_out_dir
 from ..runtime import add_threads_argument, apply_threads
 from .experiments import EXPERIMENTS
@@ -56,6 +57,7 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=positive_int, default=1,
                    help="independent steps run side by side as subprocesses (default 1: one after the other, in process)")
     add_threads_argument(p)  # per worker with --jobs N (default: the usable cores shared among the N workers)
+    add_executor_arguments(p, "step (training or evaluation)")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -78,9 +80,21 @@ def main(argv: list[str] | None = None) -> dict:
         if getattr(args, key) is not None:
             preset = dataclasses.replace(preset, **{key: getattr(args, key)})
     out = checked_out_dir(args.out_dir, "runs/reproduce-quick" if args.quick else "runs/reproduce")
+    if args.executor == "ray" and args.jobs > 1:
+        raise SystemExit("error: --jobs N is the local executor's process pool; with --executor ray the cluster's "
+                         "CPUs (--workers N on a local one) say how many steps run at once")
     threads = apply_threads(args.threads, workers=max(1, args.jobs))
+    from .worker import run_command
+
+    from ..runtime import resolve_device
+
+    try:
+        device = resolve_device(args.device)  # where the steps run decides the GPUs a Ray task declares
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
+    executor = executor_from_args(args, device, evaluate=run_command, task_cpus=args.threads or 1)
     pl = Pipeline(out, preset, args.data_dir, args.seed, args.device, not args.no_progress, args.jobs, data_dirs,
-                  threads=threads)
+                  threads=threads if executor is None else (args.threads or 1), executor=executor)
     results = {}
     try:
         for name in names:
@@ -96,6 +110,9 @@ def main(argv: list[str] | None = None) -> dict:
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished steps are kept in {out}; run the same command again to continue", file=sys.stderr)
         raise SystemExit(130) from None
+    finally:
+        if executor is not None:
+            executor.shutdown()
     report = _report(out, preset, args)
     print(json.dumps({"out_dir": str(out), "report": str(report), "cache_hits": pl.cache.hits,
                       "cache_misses": pl.cache.misses, "experiments": names}))

@@ -100,11 +100,12 @@ class Pipeline:
 
     def __init__(self, out_dir: str | Path, preset: Preset, data_dir: str | None = None, seed: int = 0,
                  device: str = "auto", show_progress: bool = True, jobs: int = 1, data_dirs: dict | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, executor=None):
         self.out_dir = Path(out_dir)
         self.data_dirs = dict(data_dirs or {})  # scenario -> data folder, where it is not data_dir
         self.jobs = max(1, int(jobs))
         self.threads = threads  # torch threads of each worker (None: the thread policy's share of the cores)
+        self.executor = executor  # a RayExecutor: every command a Ray task (None: in process or the jobs pool)
         self.preset, self.data_dir, self.seed, self.device = preset, data_dir, seed, device
         self.show_progress = show_progress
         self.cache = Cache(self.out_dir / "cache")
@@ -180,7 +181,9 @@ class Pipeline:
                 self.note(f"{t.module}: {t.label}")
                 if t.prepare is not None:
                     t.prepare()
-            if self.jobs <= 1 or len(todo) == 1:
+            if self.executor is not None:
+                self._run_on_executor(todo)
+            elif self.jobs <= 1 or len(todo) == 1:
                 for t in todo:
                     with self._log():
                         _MAINS[t.module]()(t.argv)
@@ -219,6 +222,29 @@ class Pipeline:
 
         with ThreadPoolExecutor(n) as pool:
             list(pool.map(one, range(n)))
+
+    def _run_on_executor(self, todo: list[Task]) -> None:
+        """Every command a task of ``self.executor`` (Ray: :func:`.worker.run_command` in a worker, declaring its
+        CPUs/GPUs), its output in ``<out>/logs/<label>.log``; all run, then failures are reported together. The
+        commands write into the cache like local ones, so the cache and resume work whichever executor ran a step
+        (on a multi-node cluster ``out_dir`` and the data must be on a file system every node sees, at the same
+        path)."""
+        import os
+
+        logs = (self.out_dir / "logs").resolve()
+        logs.mkdir(exist_ok=True)
+        specs = [{"module": t.module, "label": t.label, "cwd": os.getcwd(), "threads": self.threads or 1,
+                  "argv": t.argv + ([] if "--no-progress" in t.argv else ["--no-progress"]),
+                  "log": str(logs / (t.label.replace("/", "__") + ".log"))} for t in todo]
+        failed = []
+        for spec, result in self.executor.run(specs):
+            self.note(f"{spec['module']} {spec['label']}: {'failed' if result['error'] else 'done'} in "
+                      f"{result['seconds']:.0f} s")
+            if result["error"]:
+                failed.append(spec)
+        if failed:
+            raise RuntimeError("reproduction steps failed on the executor: " + "; ".join(
+                f"{s['label']} (log {s['log']}):\n{Path(s['log']).read_text()[-2000:]}" for s in failed))
 
     # ------------------------------------------------------------------ training steps
     def _train_task(self, module: str, kind: str, label: str, config: dict, epochs: int, argv: list[str],

@@ -3,36 +3,68 @@
 ``PLAN.json`` is a list of ``{"module": "link" | "attack" | "defense" | "train", "label", "argv"}`` written by
 :meth:`~.pipeline.Pipeline.run` with ``jobs > 1``. Every command runs even when an earlier one failed; the
 exit status is 1 if any failed (each failure is printed with its label).
+
+:func:`run_command` runs one such command; it is also what a Ray task of ``reproduce --executor ray`` runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import time
 import traceback
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_command(task: dict) -> dict:
+    """Run one command ``{"module", "label", "argv"[, "log", "cwd", "threads"]}`` in this process.
+
+    ``cwd``: the folder relative paths of ``argv`` are relative to; ``threads``: torch threads; ``log``: a file
+    that receives the command's stdout and stderr (else they stay this process's). Returns ``{"label",
+    "seconds", "error"}`` (``error``: ``None``, or the failure's message / traceback): a failed command does not
+    raise, so the others of a plan or a Ray job go on.
+    """
+    from ..runtime import apply_threads
     from .pipeline import _MAINS
 
+    if task.get("cwd"):
+        os.chdir(task["cwd"])
+    if task.get("threads"):
+        apply_threads(task["threads"])
+    started, error = time.time(), None
+    log = open(task["log"], "a") if task.get("log") else None
+    try:
+        with contextlib.ExitStack() as stack:
+            if log is not None:
+                stack.enter_context(contextlib.redirect_stdout(log))
+                stack.enter_context(contextlib.redirect_stderr(log))
+            try:
+                _MAINS[task["module"]]()(task["argv"])
+            except SystemExit as e:
+                if e.code not in (None, 0):
+                    error = f"exit {e.code}"
+            except Exception:  # noqa: BLE001 - reported to the caller, which goes on with the others
+                error = traceback.format_exc()
+                print(error, flush=True)
+    finally:
+        if log is not None:
+            log.close()
+    return {"label": task["label"], "seconds": time.time() - started, "error": error}
+
+
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         raise SystemExit("usage: python -m sionna_semcomm.reproduce.worker PLAN.json")
     failed = []
     for task in json.loads(open(argv[0]).read()):
-        started = time.time()
         print(f"== {task['module']} {task['label']}", flush=True)
-        try:
-            _MAINS[task["module"]]()(task["argv"])
-        except SystemExit as e:
-            if e.code not in (None, 0):
-                failed.append(task["label"])
-                print(f"!! {task['label']} failed: {e}", flush=True)
-        except Exception:  # noqa: BLE001 - report and go on with the others
+        result = run_command(task)
+        if result["error"] is not None:
             failed.append(task["label"])
-            traceback.print_exc()
-        print(f"== done in {time.time() - started:.1f} s", flush=True)
+            print(f"!! {task['label']} failed: {result['error'].splitlines()[-1] if result['error'] else ''}", flush=True)
+        print(f"== done in {result['seconds']:.1f} s", flush=True)
     if failed:
         print("failed: " + ", ".join(failed), flush=True)
     return 1 if failed else 0
