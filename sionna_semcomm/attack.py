@@ -181,11 +181,8 @@ def _train(args, argv) -> list[dict]:
         raise SystemExit(f"error: {e}") from None
     if info.kind != "generator":
         raise SystemExit(f"error: only generator attacks are trained (semadv, pgm); {info.name!r} is a {info.kind} attack")
-    device = distributed.init_from_env(_resolve_device(args.device))  # under torchrun: join the process group
-    try:
+    with distributed.process_group(_resolve_device(args.device)) as device:  # under torchrun: in the group
         return _train_in(args, argv, info, device)
-    finally:
-        distributed.cleanup()
 
 
 def _train_in(args, argv, info, device) -> list[dict]:

@@ -416,11 +416,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     from .attack import _resolve_device
 
     args = setup_args().parse_args(argv)
-    device = distributed.init_from_env(_resolve_device(args.device))  # under torchrun: join the process group
-    try:
+    with distributed.process_group(_resolve_device(args.device)) as device:  # under torchrun: in the group
         return _main(args, argv, device)
-    finally:
-        distributed.cleanup()
 
 
 def _main(args, argv, device) -> list[dict]:

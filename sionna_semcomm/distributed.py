@@ -11,13 +11,16 @@ The trainers use only :func:`rank`, :func:`world_size`, :func:`is_main`, :func:`
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["launched_by_torchrun", "init_from_env", "cleanup", "is_distributed", "rank", "world_size", "is_main",
-           "barrier", "broadcast_object", "gather_objects", "all_reduce_sum", "describe"]
+__all__ = ["launched_by_torchrun", "init_from_env", "process_group", "cleanup", "is_distributed", "rank", "world_size", "is_main",
+           "barrier", "broadcast_object", "gather_objects", "all_reduce_sum", "describe", "own_shards",
+           "parallel_metadata", "load_on_main"]
 
 _state: dict = {}  # {"device": str} of the group this module initialised
 
@@ -48,11 +51,33 @@ def init_from_env(device: str) -> str:
     return device
 
 
-def cleanup() -> None:
-    """Leave the process group this module joined (no-op otherwise)."""
+def cleanup(wait: bool = False) -> None:
+    """Leave the process group this module joined (no-op otherwise).
+
+    ``wait``: first wait until every rank got here (the end of a run that went well: rank 0 writes last, and a
+    rank that left early and exited while the others still used the group was seen to abort in gloo's
+    teardown). The objects still holding the group (the trainers' DDP modules, in reference cycles) are freed
+    before the group is destroyed, not at interpreter exit.
+    """
     if _state and dist.is_initialized():
+        if wait:
+            dist.barrier()
+        gc.collect()
         dist.destroy_process_group()
     _state.clear()
+
+
+@contextlib.contextmanager
+def process_group(device: str):
+    """``with process_group(device) as device:`` the command's body in the torchrun process group, if any
+    (:func:`init_from_env`); left with :func:`cleanup`, waiting for every rank when the body ended normally."""
+    device = init_from_env(device)
+    ok = False
+    try:
+        yield device
+        ok = True
+    finally:
+        cleanup(wait=ok)
 
 
 def is_distributed() -> bool:
@@ -105,3 +130,47 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
 def describe() -> dict:
     """``{"world_size", "rank", "backend"}`` for logs and metadata."""
     return {"world_size": world_size(), "rank": rank(), "backend": dist.get_backend() if is_distributed() else None}
+
+
+# ---------------------------------------------------------------------------------------------- shards of a batch
+def own_shards(shards, batch_size: int, num_train: int) -> list[int]:
+    """The shards of every global batch that this process trains (``rank, rank + world, ...``), after checking
+    that ``shards`` is a positive multiple of the process count and leaves every batch (the epoch's last one
+    too, ``num_train % batch_size`` images) at least one image per shard; ``ValueError`` naming the problem."""
+    world = world_size()
+    if not isinstance(shards, int) or shards < 1 or shards % world:
+        raise ValueError(f"shards must be a positive multiple of the number of processes ({world}), got {shards!r}")
+    last = num_train % batch_size
+    if shards > batch_size or 0 < last < shards:
+        raise ValueError(f"{shards} shards need at least {shards} images in every batch: batch size "
+                         f"{batch_size}, last batch of an epoch {last or batch_size} images")
+    return [k for k in range(shards) if k % world == rank()]
+
+
+def parallel_metadata(shards: int, batch_size: int, gradient: str) -> dict | None:
+    """``metadata["parallel"]`` of a run in shards or processes (``None`` for the plain run): process count,
+    backend, shards, launcher, global and per-process batch, and how the gradient is formed (``gradient``)."""
+    world = world_size()
+    if shards == 1 and world == 1:
+        return None
+    return {"world_size": world, "backend": describe()["backend"], "shards": shards,
+            "launcher": "torchrun" if launched_by_torchrun() else None, "global_batch_size": batch_size,
+            "per_process_batch_size": batch_size / world,
+            "lr_scaling": f"none: --batch-size is the global batch; the gradient is {gradient}"}
+
+
+def load_on_main(load, error_types: tuple = (Exception,)):
+    """``load()`` run by rank 0 and its result sent to every process (no shared file system needed); an error
+    of ``error_types`` raised there is raised on every rank."""
+    if not is_distributed():
+        return load()
+    value, error = None, None
+    if is_main():
+        try:
+            value = load()
+        except error_types as e:
+            error = e
+    value, error = broadcast_object((value, error))
+    if error is not None:
+        raise error
+    return value

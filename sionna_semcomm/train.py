@@ -256,26 +256,15 @@ class Trainer:
     # -------------------------------------------------------------- shards and processes
     def _set_shards(self, shards: int) -> None:
         """Cut every global batch into ``shards`` parts; this process trains shards ``rank, rank + world, ...``."""
-        if not isinstance(shards, int) or shards < 1 or shards % self._world:
-            raise ValueError(f"shards must be a positive multiple of the number of processes ({self._world}), got {shards!r}")
-        last = len(self.train_set) % self.cfg.batch_size
-        if shards > self.cfg.batch_size or 0 < last < shards:
-            raise ValueError(f"{shards} shards need at least {shards} images in every batch: batch size "
-                             f"{self.cfg.batch_size}, last batch of an epoch {last or self.cfg.batch_size} images")
+        own = distributed.own_shards(shards, self.cfg.batch_size, len(self.train_set))
         refusal = self._shards_refused() if shards > 1 else None
         if refusal:
             raise ValueError(refusal)
-        self.shards = shards
-        self._own = [k for k in range(shards) if k % self._world == self._rank]
+        self.shards, self._own = shards, own
         self._shard_streams = {k: self._new_shard_streams(k) for k in self._own if k > 0}
-        if shards > 1 or self._world > 1:
-            self.metadata["parallel"] = {
-                "world_size": self._world, "backend": distributed.describe()["backend"], "shards": shards,
-                "launcher": "torchrun" if distributed.launched_by_torchrun() else None,
-                "global_batch_size": self.cfg.batch_size, "per_process_batch_size": self.cfg.batch_size / self._world,
-                "lr_scaling": "none: --batch-size is the global batch; the gradient is its mean over all shards"}
-        else:
-            self.metadata.pop("parallel", None)
+        self.metadata["parallel"] = distributed.parallel_metadata(shards, self.cfg.batch_size, "its mean over all shards")
+        if self.metadata["parallel"] is None:
+            del self.metadata["parallel"]
 
     def _shards_refused(self) -> str | None:
         """Why this trainer cannot train in shards (``None``: it can). A subclass with its own
@@ -328,7 +317,7 @@ class Trainer:
     # -------------------------------------------------------------- state
     def resume(self) -> None:
         """Continue from ``out_dir/resume.pt`` (mid-epoch too: the epoch's order and position are restored)."""
-        state = self._load_resume_everywhere()
+        state = distributed.load_on_main(lambda: load_resume_state(self.out_dir / "resume.pt"), (CheckpointError,))
         saved_shards = state.get("shards", 1)
         shards = self._shards_requested or (saved_shards if saved_shards % self._world == 0 else self._world)
         if shards != self.shards:
@@ -370,21 +359,6 @@ class Trainer:
         st["link"]._noise_generator.set_state(saved["noise"])
         st["aug"].set_state(saved["aug"])
         st["torch"] = saved["torch"]
-
-    def _load_resume_everywhere(self) -> dict:
-        """``resume.pt`` read by rank 0 and sent to every process (no shared file system needed)."""
-        if not distributed.is_distributed():
-            return load_resume_state(self.out_dir / "resume.pt")
-        state, error = None, None
-        if distributed.is_main():
-            try:
-                state = load_resume_state(self.out_dir / "resume.pt")
-            except CheckpointError as e:
-                error = str(e)
-        state, error = distributed.broadcast_object((state, error))
-        if error is not None:
-            raise CheckpointError(error)
-        return state
 
     def _weights_meta(self, val: dict | None) -> dict:
         return {**self.metadata, "epoch": self.epoch, "step": self.step, "images_seen": self.step * self.cfg.batch_size,
@@ -940,11 +914,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         device = resolve_device(args.device)
     except (ScenarioError, ValueError, TypeError) as e:
         raise SystemExit(f"error: {e}") from None
-    device = distributed.init_from_env(device)  # under torchrun: join the process group (else unchanged)
-    try:
+    with distributed.process_group(device) as device:  # under torchrun: in the process group (else unchanged)
         return _main(args, argv, scenario, mcfg, tcfg, device)
-    finally:
-        distributed.cleanup()
 
 
 def _main(args, argv, scenario, mcfg, tcfg, device) -> list[dict]:

@@ -1,6 +1,7 @@
 """Training in several processes (PyTorch DDP, gloo on CPU): equal to one process with the same shards, resume
 across process counts, one writer."""
 
+import gc
 import json
 import shutil
 import sys
@@ -68,25 +69,34 @@ def _three_steps(trainer):
         trainer.fit(max_steps=MAX_STEPS, show_progress=False, time_budget_s=0.0)
 
 
+def _record_writes(tmp) -> list:
+    """The files this process opens for writing, renames into place or creates as folders under ``tmp`` from now
+    on (an audit hook), as a list that grows."""
+    import os
+
+    writes = []
+
+    def audit(event, args):
+        if event == "open" and str(args[0]).startswith(str(tmp)):
+            mode, flags = args[1], args[2]
+            if (mode is None and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)) or \
+                    (isinstance(mode, str) and any(c in mode for c in "wax+")):
+                writes.append(str(args[0]))
+        elif event in ("os.rename", "os.replace") and str(args[1]).startswith(str(tmp)):
+            writes.append(str(args[1]))
+        elif event == "os.mkdir" and str(args[0]).startswith(str(tmp)):
+            writes.append(str(args[0]))
+    sys.addaudithook(audit)
+    return writes
+
+
 def _worker(rank, world, init_file, data_root, tmp, make="_trainer"):
     """One process of a gloo group: (a) 3 fresh steps in tmp/ddp; (b) the run written by one process in
     tmp/one3 resumed to the end; rank 1 records every file it opens for writing or renames under tmp."""
-    import os
-
     import torch.distributed as dist
 
     torch.set_num_threads(1)
-    writes = []
-    if rank == 1:
-        def audit(event, args):
-            if event == "open" and str(args[0]).startswith(str(tmp)):
-                mode, flags = args[1], args[2]
-                if (mode is None and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)) or \
-                        (isinstance(mode, str) and any(c in mode for c in "wax+")):
-                    writes.append(str(args[0]))
-            elif event in ("os.rename", "os.replace") and str(args[1]).startswith(str(tmp)):
-                writes.append(str(args[1]))
-        sys.addaudithook(audit)
+    writes = _record_writes(tmp) if rank == 1 else []
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         make = globals()[make]
@@ -98,7 +108,10 @@ def _worker(rank, world, init_file, data_root, tmp, make="_trainer"):
         resumed.fit(max_steps=MAX_STEPS, show_progress=False)
         if rank == 1:
             (tmp / "rank1_writes.txt").write_text(json.dumps([w for w in writes if "rank1_writes" not in w]))
+        del ddp, resumed  # (their DDP modules hold the group)
+        dist.barrier()  # as distributed.cleanup: no rank leaves while rank 0 still writes
     finally:
+        gc.collect()
         dist.destroy_process_group()
 
 
@@ -321,24 +334,10 @@ def _generator_trainer(data_root, out, shards=None):
 def _generator_worker(rank, world, init_file, data_root, tmp):
     """One process of a gloo group: (a) one epoch from scratch in tmp/ddp; (b) the one-process run of tmp/one1
     resumed to the end; rank 1 records the files it writes under tmp."""
-    import os
-
     import torch.distributed as dist
 
     torch.set_num_threads(1)
-    writes = []
-    if rank == 1:
-        def audit(event, args):
-            if event == "open" and str(args[0]).startswith(str(tmp)):
-                mode, flags = args[1], args[2]
-                if (mode is None and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)) or \
-                        (isinstance(mode, str) and any(c in mode for c in "wax+")):
-                    writes.append(str(args[0]))
-            elif event in ("os.rename", "os.replace") and str(args[1]).startswith(str(tmp)):
-                writes.append(str(args[1]))
-            elif event == "os.mkdir" and str(args[0]).startswith(str(tmp)):
-                writes.append(str(args[0]))
-        sys.addaudithook(audit)
+    writes = _record_writes(tmp) if rank == 1 else []
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         ddp = _generator_trainer(data_root, tmp / "ddp")
@@ -349,7 +348,10 @@ def _generator_worker(rank, world, init_file, data_root, tmp):
         resumed.fit(show_progress=False)
         if rank == 1:
             (tmp / "rank1_writes.txt").write_text(json.dumps([w for w in writes if "rank1_writes" not in w]))
+        del ddp, resumed
+        dist.barrier()
     finally:
+        gc.collect()
         dist.destroy_process_group()
 
 

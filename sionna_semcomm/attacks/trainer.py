@@ -128,23 +128,12 @@ class GeneratorTrainer:
     # -------------------------------------------------------------- shards and processes
     def _set_shards(self, shards: int) -> None:
         """Cut every global batch into ``shards`` parts; this process trains shards ``rank, rank + world, ...``."""
-        if not isinstance(shards, int) or shards < 1 or shards % self._world:
-            raise ValueError(f"shards must be a positive multiple of the number of processes ({self._world}), got {shards!r}")
-        last = len(self.train_set) % self.cfg.batch_size
-        if shards > self.cfg.batch_size or 0 < last < shards:
-            raise ValueError(f"{shards} shards need at least {shards} images in every batch: batch size "
-                             f"{self.cfg.batch_size}, last batch of an epoch {last or self.cfg.batch_size} images")
+        self._own = distributed.own_shards(shards, self.cfg.batch_size, len(self.train_set))
         self.shards = shards
-        self._own = [k for k in range(shards) if k % self._world == self._rank]
         self._shard_streams = {k: self._new_shard_streams(k) for k in self._own if k > 0}
-        if shards > 1 or self._world > 1:
-            self.metadata["parallel"] = {
-                "world_size": self._world, "backend": distributed.describe()["backend"], "shards": shards,
-                "launcher": "torchrun" if distributed.launched_by_torchrun() else None,
-                "global_batch_size": self.cfg.batch_size, "per_process_batch_size": self.cfg.batch_size / self._world,
-                "lr_scaling": "none: --batch-size is the global batch; the gradient is the shards' weighted sum"}
-        else:
-            self.metadata.pop("parallel", None)
+        self.metadata["parallel"] = distributed.parallel_metadata(shards, self.cfg.batch_size, "the shards' weighted sum")
+        if self.metadata["parallel"] is None:
+            del self.metadata["parallel"]
 
     def _new_shard_streams(self, k: int) -> dict:
         """Shard ``k``'s (> 0) own link (channel and noise streams), seed and label streams, from ``(seed, k)``."""
@@ -167,22 +156,6 @@ class GeneratorTrainer:
                          "noise": st["link"]._noise_generator.get_state(), "seed": st["seed"].get_state(),
                          "label": st["label"].get_state()} for k, st in self._shard_streams.items()}
 
-    def _load_resume_everywhere(self) -> dict:
-        """``resume.pt`` read by rank 0 and sent to every process (no shared file system needed)."""
-        path = self.out_dir / "resume.pt"
-        if not distributed.is_distributed():
-            return load_resume_state(path)
-        state, error = None, None
-        if distributed.is_main():
-            try:
-                state = load_resume_state(path)
-            except CheckpointError as e:
-                error = str(e)
-        state, error = distributed.broadcast_object((state, error))
-        if error is not None:
-            raise CheckpointError(error)
-        return state
-
     # -------------------------------------------------------------- state
     def _identity(self) -> dict:
         a = self.attack
@@ -192,7 +165,7 @@ class GeneratorTrainer:
     def resume(self) -> None:
         """Continue from ``out_dir/resume.pt`` (same attack settings required)."""
         path = self.out_dir / "resume.pt"
-        state = self._load_resume_everywhere()
+        state = distributed.load_on_main(lambda: load_resume_state(path), (CheckpointError,))
         saved_shards = state.get("shards", 1)
         shards = self._shards_requested or (saved_shards if saved_shards % self._world == 0 else self._world)
         if shards != self.shards:
