@@ -115,6 +115,29 @@ def _worker(rank, world, init_file, data_root, tmp, make="_trainer"):
         dist.destroy_process_group()
 
 
+def _torchrun_equals_shards(tmp_path, module: str, base: list, main) -> dict:
+    """``torchrun`` (2 gloo processes, global batch 16) of ``python -m module BASE`` into tmp/two, then ``main(BASE
+    --shards 2)`` into tmp/one: one summary line, one ``parallel:`` line, the same final weights; returns the
+    two-process run's ``last`` metadata."""
+    import os
+    import subprocess
+
+    from sionna_semcomm.checkpoints import load_weights
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", module, *base, "--out-dir", str(tmp_path / "two")],
+                          capture_output=True, text=True, env=env, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count('"out_dir"') == 1  # one summary line: rank 0's
+    assert done.stderr.count("parallel: 2 process(es) (gloo), 2 shards per batch, global batch 16") == 1
+    main(base + ["--out-dir", str(tmp_path / "one"), "--shards", "2"])
+    a, meta = load_weights(tmp_path / "two" / "last.safetensors")
+    b, _ = load_weights(tmp_path / "one" / "last.safetensors")
+    _assert_same_weights(a, b)
+    return meta
+
+
 def _assert_same_weights(a: dict, b: dict, atol=1e-5):
     assert a.keys() == b.keys()
     for k in a:
@@ -275,13 +298,10 @@ def test_defense_two_gloo_processes_train_like_one_process_with_two_shards(tmp_p
 def test_defense_torchrun_cli_two_processes_equal_one_process_with_two_shards(tmp_path, make_cifar_dir, tiny_scenario):
     """python -m sionna_semcomm.defense under torchrun (2 gloo processes) == the plain command with --shards 2."""
     import dataclasses
-    import os
-    import subprocess
 
     from baselines.attacks import PGM
     from sionna_semcomm.attacks import GeneratorConfig, SemAdv
     from sionna_semcomm.attacks.generator import save_generator
-    from sionna_semcomm.checkpoints import load_weights
     from sionna_semcomm.defense import main as defense_main
     from sionna_semcomm.link.ofdm import OFDMLink
     from sionna_semcomm.scenario import load_scenario
@@ -300,17 +320,7 @@ def test_defense_torchrun_cli_two_processes_equal_one_process_with_two_shards(tm
     base = ["--scenario", str(scenario), "--data-dir", str(data), "--no-progress", "--device", "cpu", "--max-steps", "3",
             "--checkpoint", str(tmp_path / "system.safetensors"), "--variant", "semmixed",
             "--generator", str(tmp_path / "semadv.safetensors"), str(tmp_path / "pgm.safetensors")]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "sionna_semcomm.defense", *base, "--out-dir", str(tmp_path / "two")],
-                          capture_output=True, text=True, env=env, timeout=240)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count('"out_dir"') == 1  # one summary line: rank 0's
-    assert done.stderr.count("parallel: 2 process(es) (gloo), 2 shards per batch, global batch 16") == 1
-    defense_main(base + ["--out-dir", str(tmp_path / "one"), "--shards", "2"])
-    a, meta = load_weights(tmp_path / "two" / "last.safetensors")
-    b, _ = load_weights(tmp_path / "one" / "last.safetensors")
-    _assert_same_weights(a, b)
+    meta = _torchrun_equals_shards(tmp_path, "sionna_semcomm.defense", base, defense_main)
     assert meta["parallel"]["shards"] == 2 and meta["parallel"]["world_size"] == 2 and meta["step"] == 3
 
 
@@ -397,11 +407,7 @@ def test_generator_two_gloo_processes_train_like_one_process_with_two_shards(tmp
 
 def test_attack_train_torchrun_cli_two_processes_equal_one_process_with_two_shards(tmp_path, make_cifar_dir, tiny_scenario):
     """python -m sionna_semcomm.attack train under torchrun (2 gloo processes) == the plain command with --shards 2."""
-    import os
-    import subprocess
-
     from sionna_semcomm.attack import main as attack_main
-    from sionna_semcomm.checkpoints import load_weights
     from sionna_semcomm.scenario import load_scenario
     from sionna_semcomm.train import model_config_for
 
@@ -413,17 +419,7 @@ def test_attack_train_torchrun_cli_two_processes_equal_one_process_with_two_shar
     base = ["train", "--scenario", str(scenario), "--data-dir", str(data), "--no-progress", "--device", "cpu",
             "--checkpoint", str(tmp_path / "system.safetensors"), "--attack", "pgm", "--psr-db", "-6", "--epochs", "1",
             "--max-steps", "2", "--seed-dim", "8", "--hidden", "16", "--num-blocks", "1"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "sionna_semcomm.attack", *base, "--out-dir", str(tmp_path / "two")],
-                          capture_output=True, text=True, env=env, timeout=240)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count('"out_dir"') == 1  # one summary line: rank 0's
-    assert done.stderr.count("parallel: 2 process(es) (gloo), 2 shards per batch, global batch 16") == 1
-    attack_main(base + ["--out-dir", str(tmp_path / "one"), "--shards", "2"])
-    a, meta = load_weights(tmp_path / "two" / "last.safetensors")
-    b, _ = load_weights(tmp_path / "one" / "last.safetensors")
-    _assert_same_weights(a, b)
+    meta = _torchrun_equals_shards(tmp_path, "sionna_semcomm.attack", base, attack_main)
     assert meta["parallel"]["shards"] == 2 and meta["attack"] == "pgm"
     with pytest.raises(SystemExit, match="17 shards need at least 17 images"):
         attack_main(base + ["--out-dir", str(tmp_path / "bad"), "--shards", "17"])
