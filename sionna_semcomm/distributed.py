@@ -14,13 +14,14 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import sys
 
 import torch
 import torch.distributed as dist
 
 __all__ = ["launched_by_torchrun", "init_from_env", "process_group", "cleanup", "is_distributed", "rank", "world_size", "is_main",
            "barrier", "broadcast_object", "gather_objects", "all_reduce_sum", "describe", "own_shards",
-           "parallel_metadata", "load_on_main"]
+           "parallel_metadata", "load_on_main", "resumed_shards"]
 
 _state: dict = {}  # {"device": str} of the group this module initialised
 
@@ -174,3 +175,14 @@ def load_on_main(load, error_types: tuple = (Exception,)):
     if error is not None:
         raise error
     return value
+
+
+def resumed_shards(path, saved: int, requested: int | None) -> int:
+    """The shard count a run resumed from ``path`` continues with: ``requested`` (``--shards``), else the
+    ``saved`` one when the process count divides it, else one per process; rank 0 notes a change (the new
+    shards' random streams start fresh: a valid run, not the bit-for-bit continuation)."""
+    shards = requested or (saved if saved % world_size() == 0 else world_size())
+    if shards != saved and is_main():
+        print(f"note: {path} was written with {saved} shard(s) per batch; continuing with {shards}: the random "
+              "streams of the new shards start fresh (a valid run, not the bit-for-bit continuation)", file=sys.stderr)
+    return shards

@@ -318,14 +318,9 @@ class Trainer:
     def resume(self) -> None:
         """Continue from ``out_dir/resume.pt`` (mid-epoch too: the epoch's order and position are restored)."""
         state = distributed.load_on_main(lambda: load_resume_state(self.out_dir / "resume.pt"), (CheckpointError,))
-        saved_shards = state.get("shards", 1)
-        shards = self._shards_requested or (saved_shards if saved_shards % self._world == 0 else self._world)
+        shards = distributed.resumed_shards(self.out_dir / "resume.pt", state.get("shards", 1), self._shards_requested)
         if shards != self.shards:
             self._set_shards(shards)
-        if shards != saved_shards and distributed.is_main():
-            print(f"note: {self.out_dir / 'resume.pt'} was written with {saved_shards} shard(s) per batch; continuing "
-                  f"with {shards}: the random streams of the new shards start fresh (a valid run, not the "
-                  "bit-for-bit continuation)", file=sys.stderr)
         if state.get("model_config") != self.system.config.to_dict():
             raise CheckpointError(f"{self.out_dir / 'resume.pt'} was written for model {state.get('model_config')}, "
                                   f"not {self.system.config.to_dict()}")

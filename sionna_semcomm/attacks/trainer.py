@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,14 +165,9 @@ class GeneratorTrainer:
         """Continue from ``out_dir/resume.pt`` (same attack settings required)."""
         path = self.out_dir / "resume.pt"
         state = distributed.load_on_main(lambda: load_resume_state(path), (CheckpointError,))
-        saved_shards = state.get("shards", 1)
-        shards = self._shards_requested or (saved_shards if saved_shards % self._world == 0 else self._world)
+        shards = distributed.resumed_shards(path, state.get("shards", 1), self._shards_requested)
         if shards != self.shards:
             self._set_shards(shards)
-        if shards != saved_shards and distributed.is_main():
-            print(f"note: {path} was written with {saved_shards} shard(s) per batch; continuing with {shards}: the "
-                  "random streams of the new shards start fresh (a valid run, not the bit-for-bit continuation)",
-                  file=sys.stderr)
         if state.get("identity") != self._identity():
             raise CheckpointError(f"{path} was written for {state.get('identity')}, not {self._identity()}")
         load_state_into(self.attack.net, state["net"], str(path))
