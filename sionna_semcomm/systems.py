@@ -129,7 +129,7 @@ class BitSystemRunner:
         }
 
     def work_per_point(self) -> int:
-        return -(-self.num_bits // self.bitlink.k)
+        return self.bitlink.num_frames(self.num_bits)
 
     def memory_per_item(self) -> int:
         """Working memory of one frame [bytes]: the link call and the demapper's/decoder's values per coded bit."""
@@ -166,7 +166,7 @@ class BitSystemRunner:
     def shard_ranges(self, shards: int) -> list[tuple[int, int]]:
         """The point's batches cut into ``shards`` contiguous ranges ``(start, stop)`` (fewer when it has fewer
         batches)."""
-        nb = BitLink.num_batches(self.num_bits, self.bitlink.k, self.batch_size)
+        nb = self.bitlink.num_batches(self.num_bits, self.batch_size)
         edges = [round(j * nb / shards) for j in range(shards + 1)]
         return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
 
@@ -177,7 +177,7 @@ class BitSystemRunner:
     def merge_shards(self, snr_db: float, shards: list[list[dict]]) -> dict:
         """The point from its shards' counts (in batch order): equal to :meth:`evaluate` of the whole point."""
         totals, stopped = self.bitlink.merge([c for shard in shards for c in shard], self.targets)
-        frames = max(1, -(-self.num_bits // self.bitlink.k))
+        frames = self.bitlink.num_frames(self.num_bits)
         if not stopped and totals["blocks"] < frames:
             raise ValueError(f"the shards of the {snr_db:g} dB point hold {totals['blocks']} of its {frames} frames")
         return self._point(snr_db, {**self.bitlink.summarize(totals), "stopped_early": stopped and totals["blocks"] < frames})

@@ -97,10 +97,13 @@ class BitLink(torch.nn.Module):
             out["ldpc_iterations"] = int(iterations.sum())
         return out
 
-    @staticmethod
-    def num_batches(num_bits: int, k: int, batch_size: int) -> int:
-        """Batches of a point of at least ``num_bits`` information bits, ``k`` per frame, ``batch_size`` frames each."""
-        return math.ceil(max(1, math.ceil(num_bits / k)) / batch_size)
+    def num_frames(self, num_bits: int) -> int:
+        """Frames of a point of at least ``num_bits`` information bits (at least one)."""
+        return max(1, math.ceil(num_bits / self.k))
+
+    def num_batches(self, num_bits: int, batch_size: int) -> int:
+        """Batches of ``batch_size`` frames of such a point (the last one may be shorter)."""
+        return math.ceil(self.num_frames(num_bits) / batch_size)
 
     def simulate_batches(self, snr_db: float, num_bits: int, batch_size: int, start: int = 0, stop: int | None = None,
                          targets: dict | None = None, progress=None, after_batch=None) -> list[dict]:
@@ -113,8 +116,7 @@ class BitLink(torch.nn.Module):
             merged by :meth:`merge` equal the whole point's.
         :param after_batch: optional callable ``after_batch(batch_index, counts)``.
         """
-        frames = max(1, math.ceil(num_bits / self.k))
-        nb = math.ceil(frames / batch_size)
+        frames, nb = self.num_frames(num_bits), self.num_batches(num_bits, batch_size)
         stop = nb if stop is None else min(stop, nb)
         out, errors = [], {"bit_errors": 0, "block_errors": 0}
         for b in range(start, stop):
@@ -191,7 +193,7 @@ class BitLink(torch.nn.Module):
             rest = None if targets is None else {key: value - totals[key] for key, value in targets.items()}
             self.simulate_batches(snr_db, num_bits, batch_size, start, None, rest, progress, after_batch)
             stopped = _reached(totals, targets)
-        return {**self.summarize(totals), "stopped_early": stopped and totals["blocks"] < max(1, math.ceil(num_bits / self.k))}
+        return {**self.summarize(totals), "stopped_early": stopped and totals["blocks"] < self.num_frames(num_bits)}
 
 
 def _reached(counts: dict, targets: dict | None) -> bool:

@@ -84,9 +84,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit("error: --jobs N is the local executor's process pool; with --executor ray the cluster's "
                          "CPUs (--workers N on a local one) say how many steps run at once")
     threads = apply_threads(args.threads, workers=max(1, args.jobs))
-    from .worker import run_command
-
     from ..runtime import resolve_device
+    from .worker import run_command
 
     try:
         device = resolve_device(args.device)  # where the steps run decides the GPUs a Ray task declares

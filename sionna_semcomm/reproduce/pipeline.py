@@ -211,7 +211,7 @@ class Pipeline:
         def one(i):
             plan = logs / f"worker-{stamp}-{i}.json"
             atomic_write_json(plan, [{"module": t.module, "label": t.label,
-                                      "argv": t.argv + ([] if "--no-progress" in t.argv else ["--no-progress"])}
+                                      "argv": _quiet(t.argv)}
                                      for t in chunks[i]])
             log = plan.with_suffix(".log")
             with open(log, "w") as f:
@@ -234,7 +234,7 @@ class Pipeline:
         logs = (self.out_dir / "logs").resolve()
         logs.mkdir(exist_ok=True)
         specs = [{"module": t.module, "label": t.label, "cwd": os.getcwd(), "threads": self.threads or 1,
-                  "argv": t.argv + ([] if "--no-progress" in t.argv else ["--no-progress"]),
+                  "argv": _quiet(t.argv),
                   "log": str(logs / (t.label.replace("/", "__") + ".log"))} for t in todo]
         failed = []
         for spec, result in self.executor.run(specs):
@@ -368,6 +368,11 @@ def _main_of(module: str):
 
 
 _MAINS = {m: _main_of(m) for m in ("link", "attack", "defense", "train")}
+
+
+def _quiet(argv: list[str]) -> list[str]:
+    """A command's ``argv`` without progress bars (commands run by workers write to log files)."""
+    return argv + ([] if "--no-progress" in argv else ["--no-progress"])
 
 
 def _same_codec(a: dict, b: dict) -> bool:
