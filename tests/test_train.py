@@ -220,3 +220,20 @@ def test_sigterm_stops_a_training_like_ctrl_c(tmp_path, make_cifar_dir, monkeypa
         run_training(trainer, tmp_path / "killed", False, None, False)
     assert exc.value.code == 130
     assert load_resume_state(tmp_path / "killed" / "resume.pt")["step"] == 2
+
+
+def test_mnist_recipe_stages_never_flip_digits():
+    """rayleigh_mnist's [train.<stage>] tables resolve per stage; digits are shifted, never mirrored."""
+    from sionna_semcomm.scenario import load_scenario
+    from sionna_semcomm.train import train_config_for
+
+    sc = load_scenario("rayleigh_mnist")
+    codec = train_config_for(sc, stage="codec")
+    clf = train_config_for(sc, stage="classifier")
+    fin = train_config_for(sc, stage="classifier_finetune")
+    assert (codec.max_steps, codec.select, codec.lr) == (2000, "psnr", 5e-4)
+    assert (clf.optimizer, clf.lr, clf.select) == ("sgd", 0.1, "accuracy")
+    assert fin.clean_fraction == 0.5 and fin.max_steps == 500
+    for cfg in (codec, clf, fin):
+        assert cfg.augment == "crop" and cfg.crop_padding == 2
+    assert train_config_for(sc, stage="joint").augment == "none"  # the old joint run's settings are unchanged
