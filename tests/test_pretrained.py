@@ -58,3 +58,15 @@ def test_link_command_takes_the_shipped_semmixed_weights(tmp_path):
     assert runs[0]["config"]["system"]["checkpoint"]["path"].endswith("rayleigh_cifar-mobilesc-semmixed.safetensors")
     with pytest.raises(CheckpointError, match="no pretrained deepjscc weights ship"):
         pretrained_checkpoint("rayleigh_cifar", "deepjscc", "semmixed")
+
+
+@pytest.mark.parametrize("scenario", ["rayleigh_cifar", "rayleigh_mnist"])
+def test_shipped_symbol_classifier_shares_the_shipped_codec(scenario):
+    """The reproduction reuses ``--checkpoint symbols`` only when its codec is the base system's, tensor for tensor."""
+    from sionna_semcomm.checkpoints import load_weights
+    from sionna_semcomm.reproduce.pipeline import _same_codec
+
+    base = load_weights(*pretrained_checkpoint(scenario, "mobilesc"))[0]
+    symbols = load_weights(*pretrained_checkpoint(scenario, "mobilesc", "symbols"))[0]
+    assert _same_codec(symbols, base)
+    assert symbols.keys() != base.keys()  # a classifier on the symbols, not the image classifier
