@@ -1,6 +1,8 @@
-# Run from the repository root: python docs/diagnostics/mnist_pgd_margins.py (needs the reproduction cache of runs/reproduce-mnist for "finetune").
 """Why does PGD leave the shipped MNIST system at ~24 % but its fine-tuned copies at 0 %?  Logit margins and the
-cross-entropy gradient at the logits, clean at 10 dB, 500 test images."""
+cross-entropy gradient at the logits, clean at 10 dB, 500 test images.
+
+Run from the repository root: ``python docs/diagnostics/mnist_pgd_margins.py`` (the "finetune" system comes from
+the reproduction cache of ``runs/reproduce-mnist``)."""
 import dataclasses, glob, sys, torch, torch.nn.functional as F
 from sionna_semcomm.scenario import load_scenario
 from sionna_semcomm.semantic import load_system
