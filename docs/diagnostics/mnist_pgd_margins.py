@@ -3,7 +3,7 @@ cross-entropy gradient at the logits, clean at 10 dB, 500 test images.
 
 Run from the repository root: ``python docs/diagnostics/mnist_pgd_margins.py`` (the "finetune" system comes from
 the reproduction cache of ``runs/reproduce-mnist``)."""
-import dataclasses, glob, sys, torch, torch.nn.functional as F
+import dataclasses, glob, torch, torch.nn.functional as F
 from sionna_semcomm.scenario import load_scenario
 from sionna_semcomm.semantic import load_system
 from sionna_semcomm.learned import pretrained_checkpoint
