@@ -23,7 +23,6 @@ results files.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -153,7 +152,7 @@ def _load_scenario_system(scenario_name, checkpoint, device):
         system, meta = load_system(checkpoint, sha, codec_registry(), device)
     except (ScenarioError, CheckpointError) as e:
         raise SystemExit(f"error: {e}") from None
-    link_cfg = dataclasses.replace(scenario.link, normalize="per_example", num_data_ofdm_symbols=None)
+    link_cfg = scenario.link.for_learned_images()
     info = {"path": str(checkpoint), "sha256": sha or sha256_file(checkpoint), "epoch": meta.get("epoch"),
             "scenario": meta.get("scenario")}
     return scenario, system, link_cfg, info

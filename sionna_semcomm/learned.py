@@ -90,7 +90,7 @@ class LearnedImageSystem:
 
     def __init__(self, system: SemanticSystem, link_cfg, seed: int, device: str, checkpoint: dict):
         self.system = system.to(device).eval()
-        self.link_cfg = dataclasses.replace(link_cfg, normalize="per_example", num_data_ofdm_symbols=None)
+        self.link_cfg = link_cfg.for_learned_images()
         self.link = OFDMLink(system.num_symbols, self.link_cfg, seed=seed, device=device)
         self.device = device
         self.checkpoint = checkpoint

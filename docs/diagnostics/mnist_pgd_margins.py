@@ -3,7 +3,7 @@ cross-entropy gradient at the logits, clean at 10 dB, 500 test images.
 
 Run from the repository root: ``python docs/diagnostics/mnist_pgd_margins.py`` (the "finetune" system comes from
 the reproduction cache of ``runs/reproduce-mnist``)."""
-import dataclasses, glob, torch, torch.nn.functional as F
+import glob, torch, torch.nn.functional as F
 from sionna_semcomm.scenario import load_scenario
 from sionna_semcomm.semantic import load_system
 from sionna_semcomm.learned import pretrained_checkpoint
@@ -18,7 +18,7 @@ ck = {"shipped": pretrained_checkpoint("rayleigh_mnist", "mobilesc"),
       "semmixed": pretrained_checkpoint("rayleigh_mnist", "mobilesc", "semmixed")}
 for name, (path, sha) in ck.items():
     system, _ = load_system(path, sha); system.eval()
-    link = OFDMLink(system.num_symbols, dataclasses.replace(sc.link, normalize="per_example", num_data_ofdm_symbols=None), seed=0)
+    link = OFDMLink(system.num_symbols, sc.link.for_learned_images(), seed=0)
     with torch.no_grad():
         logits = system(x, link, 10.0)["logits"].float()
     top2 = logits.topk(2, -1).values

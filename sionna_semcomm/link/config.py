@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from .bounds import check_limit, frame_bytes
 from .channels import ChannelSpec
@@ -53,6 +53,11 @@ class LinkConfig:
     normalize: str = "per_example"
     perturbation_domain: str = "time"
     perturb_pilots: bool = True
+
+    def for_learned_images(self) -> "LinkConfig":
+        """This link as a learned codec uses it: each image's K symbols normalised to unit average power, and as
+        many data OFDM symbols as K needs (``num_data_ofdm_symbols`` of the bit systems does not apply)."""
+        return replace(self, normalize="per_example", num_data_ofdm_symbols=None)
 
     def __post_init__(self):
         def _choice(name, value, allowed):
