@@ -48,7 +48,7 @@ from .runtime import make_generator, resolve_device
 from .scenario import ScenarioError, load_scenario
 from .semantic import ModelConfig, SemanticSystem
 
-__all__ = ["TrainConfig", "Trainer", "model_config_for", "train_config_for", "setup_args", "main"]
+__all__ = ["TrainConfig", "Trainer", "model_config_for", "train_config_for", "setup_args", "main", "trainer_from_argv"]
 
 RECONSTRUCTION = ("mse", "bce")
 
@@ -664,6 +664,34 @@ class Trainer:
             res["clean_accuracy"] = totals["clean_correct"] / count
         return res
 
+    def measure_speed(self, steps: int = 20, warmup: int = 3) -> dict:
+        """Time ``steps`` optimizer steps (after ``warmup`` untimed ones) and one validation, for planning a run's
+        length. It trains: use a throw-away trainer (e.g. :func:`trainer_from_argv`), not the one of the run.
+
+        :output: ``{"step_s", "validation_s"}`` (wall seconds per step, per validation) and ``"eval_every"`` (steps
+            between validations).
+        """
+        if steps < 1 or warmup < 0:
+            raise ValueError(f"need steps >= 1 and warmup >= 0, got {steps}, {warmup}")
+        self._total_steps = self.total_steps()
+
+        def sync():
+            if torch.device(self.device).type == "cuda":
+                torch.cuda.synchronize(self.device)
+
+        for _ in range(warmup):
+            self.train_step()
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            self.train_step()
+        sync()
+        t1 = time.perf_counter()
+        self._validate_on_main()
+        sync()
+        return {"step_s": (t1 - t0) / steps, "validation_s": time.perf_counter() - t1,
+                "eval_every": self.cfg.eval_every or self.steps_per_epoch}
+
     # -------------------------------------------------------------- the loop
     def fit(self, epochs: int | None = None, max_steps: int | None = None, show_progress: bool = True,
             time_budget_s: float | None = None) -> list[dict]:
@@ -819,6 +847,11 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=duration_seconds, metavar="T",
                    help="stop cleanly after T (seconds, or e.g. 90m, 2h) and keep resume.pt; the schedule still "
                         "follows --max-steps/--epochs")
+    p.add_argument("--amp", choices=AMP, help="bf16: autocast the networks to bfloat16 (GPUs; on CPUs without bf16 units "
+                   "it is far slower); default: the scenario's [train] amp, none")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="convolutions in the channels_last memory layout (faster on GPUs with tensor cores); default: "
+                        "the scenario's [train] channels_last")
     p.add_argument("--shards", type=positive_int, metavar="S",
                    help="cut every (global) batch into S parts with their own random streams (default: one per "
                         "torchrun process; a multiple of their number): one process with --shards 2 trains like "
@@ -896,8 +929,9 @@ def init_part(system: SemanticSystem, part: str, path: str | Path) -> dict:
             "stage": meta.get("train_config", {}).get("stage")}
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    args = setup_args().parse_args(argv)
+def _configs(args) -> tuple:
+    """``(scenario, model config, train config, device)`` of parsed command-line ``args``; a bad value ends the
+    command with ``error: ...``."""
     try:
         scenario = load_scenario(args.scenario)
         if scenario.images is None:
@@ -905,15 +939,33 @@ def main(argv: list[str] | None = None) -> list[dict]:
         mcfg = model_config_for(scenario, codec=args.codec, classify_from=args.classify_from,
                                 classifier_width=args.classifier_width)
         tcfg = train_config_for(scenario, stage=args.stage, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                train_source=args.train_source, max_steps=args.max_steps)
+                                train_source=args.train_source, max_steps=args.max_steps, amp=args.amp,
+                                channels_last=args.channels_last)
         device = resolve_device(args.device)
     except (ScenarioError, ValueError, TypeError) as e:
         raise SystemExit(f"error: {e}") from None
+    return scenario, mcfg, tcfg, device
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = setup_args().parse_args(argv)
+    scenario, mcfg, tcfg, device = _configs(args)
     with distributed.process_group(device) as device:  # under torchrun: in the process group (else unchanged)
-        return _main(args, argv, scenario, mcfg, tcfg, device)
+        trainer, out_dir = build_trainer(args, argv, scenario, mcfg, tcfg, device)
+        return run_training(trainer, out_dir, args.resume, args.max_steps, not args.no_progress, args.time_budget)
 
 
-def _main(args, argv, scenario, mcfg, tcfg, device) -> list[dict]:
+def trainer_from_argv(argv: list[str]) -> Trainer:
+    """The :class:`Trainer` that ``python -m sionna_semcomm.train ARGV`` would run (one process; nothing is
+    trained or written): what :mod:`sionna_semcomm.recipe` times to plan a run's length."""
+    args = setup_args().parse_args(argv)
+    scenario, mcfg, tcfg, device = _configs(args)
+    return build_trainer(args, argv, scenario, mcfg, tcfg, device)[0]
+
+
+def build_trainer(args, argv, scenario, mcfg, tcfg, device) -> tuple[Trainer, Path]:
+    """The :class:`Trainer` of a training command and its output folder (data loaded, weights initialised,
+    ``--init-*`` weights loaded)."""
     from .runtime import apply_threads
 
     seed = scenario.seed if args.seed is None else args.seed
@@ -943,7 +995,7 @@ def _main(args, argv, scenario, mcfg, tcfg, device) -> list[dict]:
         trainer = Trainer(system, scenario.link, train_set, data.val, tcfg, out_dir, seed, device, metadata, args.shards)
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
-    return run_training(trainer, out_dir, args.resume, args.max_steps, not args.no_progress, args.time_budget)
+    return trainer, out_dir
 
 
 @contextlib.contextmanager
