@@ -12,9 +12,10 @@ The stages (README "Training recipe"), each ``python -m sionna_semcomm.train --s
 ``--time-budget T`` the lengths are planned on this device instead, so that the whole recipe fits in ``T``:
 before a stage, a throw-away copy of it is timed (:meth:`~sionna_semcomm.train.Trainer.measure_speed`:
 ``--calibration-steps`` steps after 3 warm-up steps, and one validation); the stage gets the share ``--shares``
-gives it of the time still left, and ``N = floor(margin x share / (t_step + t_validation / eval_every))``
-steps, so that its learning-rate schedule (warm-up, constant, decay) ends inside its share. If the plan was
-off, the stage stops at 1.25x its share anyway (``train --time-budget``), keeping ``resume.pt``.
+gives it of the time then left (less the time to set the stage up again: data and model), and
+``N = floor(margin x share / (t_step + t_validation / eval_every))`` steps, so that its learning-rate schedule
+(warm-up, constant, decay) ends inside its share. If the plan was off, the stage stops at 1.25x its share
+anyway (``train --time-budget``), keeping ``resume.pt``.
 
 **Record.** ``OUT/recipe.json`` (written atomically after every stage) holds, per stage, the exact ``train``
 command (rerunning it reproduces the stage), its planned length and what that was planned from, the steps
@@ -89,8 +90,10 @@ def _measure(stage: str, args, out_dir: Path) -> dict:
     """Time a throw-away copy of ``stage`` (random weights: a step's cost does not depend on them)."""
     scratch = out_dir / ".calibration"
     try:
+        t0 = time.perf_counter()
         trainer = train.trainer_from_argv(stage_argv(stage, args, scratch, None, init=False) + ["--max-steps", "1000000"])
-        return trainer.measure_speed(args.calibration_steps)
+        setup_s = time.perf_counter() - t0  # data (decoded, or from the uint8 cache) and model: the stage pays it again
+        return {**trainer.measure_speed(args.calibration_steps), "setup_s": setup_s}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -155,10 +158,10 @@ def run_recipe(args) -> dict:
         if done["finished"] and entry.get("max_steps") == done["steps"]:
             continue
         budget = None
-        if "max_steps" not in entry:  # planned on the time left of this invocation
-            left = args.time_budget - (time.time() - started)
-            budget = max(left, 0.0) * shares[stage] / sum(shares[s] for s in RECIPE_STAGES[i:])
+        if "max_steps" not in entry:  # planned on the time this invocation has left after timing the stage
             speed = _measure(stage, args, out_dir)
+            left = args.time_budget - (time.time() - started) - speed["setup_s"]
+            budget = max(left, 0.0) * shares[stage] / sum(shares[s] for s in RECIPE_STAGES[i:])
             entry.update(max_steps=plan_steps(budget, speed), budget_s=round(budget, 1),
                          planned_from={k: round(v, 5) for k, v in speed.items()})
         elif args.time_budget is not None:
