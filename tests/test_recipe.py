@@ -117,3 +117,12 @@ def test_gpu_options_reach_every_stage_config(tmp_path, base):
     assert (trainer.cfg.amp, trainer.cfg.channels_last, trainer.cfg.batch_size, trainer.cfg.max_steps) == ("bf16", True, 8, 5)
     args = recipe.setup_args().parse_args(base + ["--no-channels-last"])
     assert "--no-channels-last" in recipe.stage_argv("codec", args, tmp_path, None)
+
+
+def test_the_gpu_scripts_parse():
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for script in ("prepare.sh", "run_recipe.sh"):
+        subprocess.run(["bash", "-n", str(root / "docs" / "gpu" / script)], check=True)
