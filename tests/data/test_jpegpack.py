@@ -37,6 +37,13 @@ def _files(root):
             if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg")}
 
 
+def _packed(tmp_path):
+    """The generated folder ``tmp_path/src`` packed into ``tmp_path/p.npz``; returns the folder."""
+    src = _make_folder(tmp_path / "src")
+    pack_folder(src, tmp_path / "p.npz")
+    return src
+
+
 def _resave(src, dst, **changes):
     with np.load(src, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
@@ -98,8 +105,7 @@ def test_non_jpeg_file_is_named(tmp_path):
 
 
 def test_truncated_pack(tmp_path):
-    src = _make_folder(tmp_path / "src")
-    pack_folder(src, tmp_path / "p.npz")
+    _packed(tmp_path)
     data = (tmp_path / "p.npz").read_bytes()
     (tmp_path / "cut.npz").write_bytes(data[:len(data) // 2])
     with pytest.raises(DatasetError, match="cut.npz"):
@@ -108,8 +114,7 @@ def test_truncated_pack(tmp_path):
 
 
 def test_malformed_pack(tmp_path):
-    src = _make_folder(tmp_path / "src")
-    pack_folder(src, tmp_path / "p.npz")
+    _packed(tmp_path)
     with np.load(tmp_path / "p.npz", allow_pickle=False) as z:
         rem, off = z["remainders"], z["remainder_offsets"]
     _resave(tmp_path / "p.npz", tmp_path / "short.npz", remainders=rem[:-5])
@@ -130,8 +135,7 @@ def test_malformed_pack(tmp_path):
 
 
 def test_altered_data_fails_sha256(tmp_path):
-    src = _make_folder(tmp_path / "src")
-    pack_folder(src, tmp_path / "p.npz")
+    _packed(tmp_path)
     with np.load(tmp_path / "p.npz", allow_pickle=False) as z:
         rem = z["remainders"].copy()
     rem[len(rem) // 2] ^= 0xFF
@@ -142,8 +146,7 @@ def test_altered_data_fails_sha256(tmp_path):
 
 
 def test_path_traversal_is_refused(tmp_path):
-    src = _make_folder(tmp_path / "src")
-    pack_folder(src, tmp_path / "p.npz")
+    _packed(tmp_path)
     with np.load(tmp_path / "p.npz", allow_pickle=False) as z:
         paths = z["paths"].tolist()
     for evil in ("../evil.jpg", "/tmp/evil.jpg", "cat/../../evil.jpg"):
@@ -154,8 +157,7 @@ def test_path_traversal_is_refused(tmp_path):
 
 
 def test_existing_destination(tmp_path):
-    src = _make_folder(tmp_path / "src")
-    pack_folder(src, tmp_path / "p.npz")
+    src = _packed(tmp_path)
     (tmp_path / "empty").mkdir()
     unpack_folder(tmp_path / "p.npz", tmp_path / "empty")  # an empty folder is fine
     (tmp_path / "full").mkdir()
