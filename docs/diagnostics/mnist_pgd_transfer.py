@@ -6,7 +6,9 @@ there: its gradients mislead PGD.
 
 Run from the repository root: ``python docs/diagnostics/mnist_pgd_transfer.py [N_IMAGES] [NAME=CHECKPOINT ...]``
 (the "finetune" system, the clean fine-tuning control, comes from the reproduction cache of
-``runs/reproduce-mnist``; NAME=CHECKPOINT adds more systems, e.g. an ablation)."""
+``runs/reproduce-mnist``; NAME=CHECKPOINT adds more systems, e.g. an ablation). The README's table is of the first
+MNIST weights (label smoothing 0.1), since replaced: ``git show ac10366:sionna_semcomm/assets/weights/rayleigh_mnist-
+mobilesc.safetensors > /tmp/first.safetensors`` and add ``first=/tmp/first.safetensors``."""
 import glob
 import sys
 
