@@ -1,0 +1,103 @@
+"""Is a shipped system's robustness real, or masked gradients?  Transfer test (Athalye et al., 2018).
+
+Attacks crafted on one system are sent against another, on the same images, channels and noise (SNR 10 dB).
+If attacks crafted on a fine-tuned copy hurt the shipped system more than the attacks crafted on the shipped
+system itself, the shipped system's gradients mislead the attacker: its robustness is masked, not real.
+
+- ``pgd``: per-input white-box PGD (10 steps, PSR -6 dB) crafted on each system, accuracy on ``--images`` images.
+- ``semadv``: the reproduction's SemAdv generators (``--cache``, one per target class, PSR -6 dB), trained
+  against the shipped system and against each other system with a sha256 in the cache; the targeted class's
+  accuracy over all its test images, mean over ``--classes``. The generators' seeds are the same for every cell.
+
+Run from the repository root, e.g. ``python docs/diagnostics/masking_transfer.py --scenario rayleigh_cifar
+--cache runs/reproduce-cpu --attacks semadv``. ``NAME=CHECKPOINT`` arguments, written before ``--attacks``, add
+systems (an ablation, or earlier weights: ``git show REV:sionna_semcomm/assets/weights/F``). The README's MNIST
+table ("Robustness matrix") is ``--scenario rayleigh_mnist --cache runs/reproduce-mnist --images 300
+first=FIRST finetune-ls=... --attacks pgd`` with FIRST the first MNIST recipe weights (commit ac10366)."""
+import argparse
+import glob
+import json
+from pathlib import Path
+
+import torch
+
+from sionna_semcomm.attack import attack_registry
+from sionna_semcomm.attacks import build_attack
+from sionna_semcomm.checkpoints import sha256_file
+from sionna_semcomm.data.loading import load_dataset
+from sionna_semcomm.learned import pretrained_checkpoint
+from sionna_semcomm.link.ofdm import OFDMLink
+from sionna_semcomm.scenario import load_scenario
+from sionna_semcomm.semantic import load_system
+
+p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+p.add_argument("--scenario", default="rayleigh_mnist")
+p.add_argument("--cache", required=True, help="a reproduce --out-dir (its fine-tuning control and generators)")
+p.add_argument("--data-dir", default="../shared/data")
+p.add_argument("--images", type=int, default=300, help="test images for PGD")
+p.add_argument("--classes", type=int, nargs="+", default=list(range(10)), help="SemAdv target classes")
+p.add_argument("--attacks", nargs="+", choices=("pgd", "semadv"), default=["pgd"])
+p.add_argument("--threads", type=int, default=1)
+p.add_argument("systems", nargs="*", metavar="NAME=CHECKPOINT")
+args = p.parse_args()
+torch.set_num_threads(args.threads)
+attack_registry()  # registers jamming, FGM, PGD and the generators
+sc = load_scenario(args.scenario)
+cache = Path(args.cache) / "cache" / args.scenario
+ds = load_dataset(sc.images.dataset, "test", args.data_dir)
+x_all = torch.stack([ds[i][0] for i in range(len(ds))])
+y_all = torch.tensor([int(ds[i][1]) for i in range(len(ds))])
+paths = {"shipped": pretrained_checkpoint(args.scenario, "mobilesc")[0],
+         "finetune": Path(glob.glob(str(cache / "defenses" / "finetune-*" / "best.safetensors"))[0])}
+paths.update({a.split("=", 1)[0]: Path(a.split("=", 1)[1]) for a in args.systems})
+systems = {k: load_system(v)[0].eval() for k, v in paths.items()}
+shas = {k: sha256_file(v) for k, v in paths.items()}
+cfg = sc.link.for_learned_images()
+link = OFDMLink(systems["shipped"].num_symbols, cfg, seed=0)
+
+
+def taps_for(n):
+    """Channel taps of the first ``n`` test images (seed 0, drawn as one batch of ``n``)."""
+    return OFDMLink(systems["shipped"].num_symbols, cfg, seed=0).sample_taps((n,))
+
+
+def accuracy(system, x, y, taps, p):
+    link.reseed(0)  # the same noise for every cell
+    with torch.no_grad():
+        return float((system(x, link, 10.0, perturbation=p, taps=taps)["logits"].argmax(-1) == y).float().mean())
+
+
+def table(title, rows):
+    print(f"\n{title}\nattack crafted on ↓, sent against →".ljust(34) + "".join(f"{k:>12s}" for k in systems))
+    for name, cells in rows.items():
+        print(f"{name:34s}" + "".join(f"{100 * c:12.1f}" for c in cells))
+
+
+if "pgd" in args.attacks:
+    n = args.images
+    x, y, taps = x_all[:n], y_all[:n], taps_for(n)
+    rows = {"none": [accuracy(s, x, y, taps, None) for s in systems.values()]}
+    for name, system in systems.items():
+        attack = build_attack("pgd", system, OFDMLink(system.num_symbols, cfg, seed=0), psr_db=-6.0, steps=10)
+        pert = torch.cat([attack(x[i:i + 100], y[i:i + 100], 10.0, taps[i:i + 100]) for i in range(0, n, 100)])
+        rows[f"PGD on {name}"] = [accuracy(s, x, y, taps, pert) for s in systems.values()]
+    table(f"PGD (10 steps), PSR -6 dB, SNR 10 dB: accuracy [%] on {n} test images", rows)
+
+if "semadv" in args.attacks:
+    by_sha = {}
+    for d in glob.glob(str(cache / "generators" / "semadv-t?-????????????")):
+        by_sha.setdefault(json.loads((Path(d) / "config.json").read_text())["system"], []).append(Path(d))
+    rows, taps_all = {}, taps_for(len(ds))
+    for gname, sha in shas.items():
+        found = {int(d.name[8]): d / "best.safetensors" for d in by_sha.get(sha, [])}
+        if not all(t in found for t in args.classes):
+            continue
+        cells = {k: [] for k in systems}
+        for t in args.classes:
+            idx = y_all == t
+            x, y, taps = x_all[idx], y_all[idx], taps_all[idx]
+            for k, s in systems.items():
+                attack = build_attack("semadv", s, OFDMLink(s.num_symbols, cfg, seed=0), checkpoint=found[t], seed=0)
+                cells[k].append(accuracy(s, x, y, taps, attack(x, y, 10.0, taps)))
+        rows[f"SemAdv trained against {gname}"] = [sum(c) / len(c) for c in cells.values()]
+    table(f"SemAdv, PSR -6 dB, SNR 10 dB: the targeted class's accuracy [%], mean over classes {args.classes}", rows)
