@@ -47,8 +47,12 @@ cache = Path(args.cache) / "cache" / args.scenario
 ds = load_dataset(sc.images.dataset, "test", args.data_dir)
 x_all = torch.stack([ds[i][0] for i in range(len(ds))])
 y_all = torch.tensor([int(ds[i][1]) for i in range(len(ds))])
-paths = {"shipped": pretrained_checkpoint(args.scenario, "mobilesc")[0],
-         "finetune": Path(glob.glob(str(cache / "defenses" / "finetune-*" / "best.safetensors"))[0])}
+shipped = pretrained_checkpoint(args.scenario, "mobilesc")
+controls = [Path(d) / "best.safetensors" for d in glob.glob(str(cache / "defenses" / "finetune-????????????"))
+            if json.loads((Path(d) / "config.json").read_text())["system"] == shipped[1]]
+if len(controls) != 1 or not controls[0].is_file():
+    raise SystemExit(f"error: {cache}/defenses holds no finished fine-tuning control of the shipped system")
+paths = {"shipped": shipped[0], "finetune": controls[0]}
 paths.update({a.split("=", 1)[0]: Path(a.split("=", 1)[1]) for a in args.systems})
 systems = {k: load_system(v)[0].eval() for k, v in paths.items()}
 shas = {k: sha256_file(v) for k, v in paths.items()}
@@ -68,9 +72,11 @@ def accuracy(system, x, y, taps, p):
 
 
 def table(title, rows):
-    print(f"\n{title}\nattack crafted on ↓, sent against →".ljust(34) + "".join(f"{k:>12s}" for k in systems))
+    widths = [max(12, len(k) + 2) for k in systems]
+    print(f"\n{title}\n" + "attack crafted on ↓, sent against →".ljust(40)
+          + "".join(f"{k:>{w}s}" for k, w in zip(systems, widths)))
     for name, cells in rows.items():
-        print(f"{name:34s}" + "".join(f"{100 * c:12.1f}" for c in cells))
+        print(f"{name:40s}" + "".join(f"{100 * c:{w}.1f}" for c, w in zip(cells, widths)))
 
 
 if "pgd" in args.attacks:
