@@ -13,7 +13,8 @@ Run from the repository root, e.g. ``python docs/diagnostics/masking_transfer.py
 --cache runs/reproduce-cpu --attacks semadv``. ``NAME=CHECKPOINT`` arguments, written before ``--attacks``, add
 systems (an ablation, or earlier weights: ``git show REV:sionna_semcomm/assets/weights/F``). The README's MNIST
 table ("Robustness matrix") is ``--scenario rayleigh_mnist --cache runs/reproduce-mnist --images 300
-first=FIRST finetune-ls=... --attacks pgd`` with FIRST the first MNIST recipe weights (commit ac10366)."""
+first=FIRST control=C finetune-ls=... --attacks pgd`` with FIRST the first MNIST recipe weights (commit ac10366)
+and C their fine-tuning control (``runs/reproduce-mnist/cache/rayleigh_mnist/defenses/finetune-*``)."""
 import argparse
 import glob
 import json
@@ -50,9 +51,11 @@ y_all = torch.tensor([int(ds[i][1]) for i in range(len(ds))])
 shipped = pretrained_checkpoint(args.scenario, "mobilesc")
 controls = [Path(d) / "best.safetensors" for d in glob.glob(str(cache / "defenses" / "finetune-????????????"))
             if json.loads((Path(d) / "config.json").read_text())["system"] == shipped[1]]
-if len(controls) != 1 or not controls[0].is_file():
-    raise SystemExit(f"error: {cache}/defenses holds no finished fine-tuning control of the shipped system")
-paths = {"shipped": shipped[0], "finetune": controls[0]}
+paths = {"shipped": shipped[0]}
+if len(controls) == 1 and controls[0].is_file():
+    paths["finetune"] = controls[0]
+else:  # e.g. a cache made for earlier weights: name its control with NAME=CHECKPOINT
+    print(f"note: {cache}/defenses holds no finished fine-tuning control of the shipped system")
 paths.update({a.split("=", 1)[0]: Path(a.split("=", 1)[1]) for a in args.systems})
 systems = {k: load_system(v)[0].eval() for k, v in paths.items()}
 shas = {k: sha256_file(v) for k, v in paths.items()}
