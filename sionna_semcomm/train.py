@@ -839,8 +839,15 @@ def setup_args() -> argparse.ArgumentParser:
                    help="codec name (default: the scenario's [model] codec, mobilesc)")
     p.add_argument("--classify-from", choices=["image", "symbols"])
     p.add_argument("--classifier-width", type=positive_int, help="base width of the image classifier")
+    p.add_argument("--snr-adaptive", action=argparse.BooleanOptionalAction, default=None,
+                   help="give the decoder the receiver's SNR (ADJSCC-style SNR gates; MobileSC only); default: the "
+                        "scenario's [model] codec_hparams snr_adaptive, off. With --init-codec from a decoder without "
+                        "gates, the gates start as the identity")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--lr", type=finite_float("learning rate"))
+    p.add_argument("--snr-db-range", type=finite_float("SNR"), nargs=2, metavar=("LO", "HI"),
+                   help="training SNRs drawn uniformly in [LO, HI] dB, one per batch (default: the scenario's [train] "
+                        "snr_min_db, snr_max_db: 0 20); LO = HI trains at one SNR")
     p.add_argument("--init-codec", metavar="CKPT", type=input_file, help="start the codec from this system checkpoint's codec")
     p.add_argument("--init-classifier", metavar="CKPT", type=input_file,
                    help="start the classifier from this system checkpoint's classifier")
@@ -924,9 +931,14 @@ def init_part(system: SemanticSystem, part: str, path: str | Path) -> dict:
     sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     if not sub:
         raise CheckpointError(f"{path} holds no {part} weights")
-    load_state_into(getattr(system, part), sub, f"{path} ({part})")
-    return {"path": str(path), "sha256": sha256_file(path), "step": meta.get("step"), "epoch": meta.get("epoch"),
+    module = getattr(system, part)
+    new_gates = {k: v for k, v in module.state_dict().items() if k.startswith("decoder.snr_gates.") and k not in sub}
+    load_state_into(module, {**sub, **new_gates}, f"{path} ({part})")  # SNR gates it lacks start as the identity
+    info = {"path": str(path), "sha256": sha256_file(path), "step": meta.get("step"), "epoch": meta.get("epoch"),
             "stage": meta.get("train_config", {}).get("stage")}
+    if new_gates:
+        info["new_snr_gates"] = len({k.split(".")[2] for k in new_gates})
+    return info
 
 
 def _configs(args) -> tuple:
@@ -938,7 +950,11 @@ def _configs(args) -> tuple:
             raise ScenarioError(f"scenario {scenario.name!r} has no [images] section: nothing to train on")
         mcfg = model_config_for(scenario, codec=args.codec, classify_from=args.classify_from,
                                 classifier_width=args.classifier_width)
+        if args.snr_adaptive is not None:
+            mcfg = dataclasses.replace(mcfg, codec_hparams={**mcfg.codec_hparams, "snr_adaptive": args.snr_adaptive})
+        lo, hi = args.snr_db_range or (None, None)
         tcfg = train_config_for(scenario, stage=args.stage, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                snr_min_db=lo, snr_max_db=hi,
                                 train_source=args.train_source, max_steps=args.max_steps, amp=args.amp,
                                 channels_last=args.channels_last)
         device = resolve_device(args.device)
@@ -978,7 +994,10 @@ def build_trainer(args, argv, scenario, mcfg, tcfg, device) -> tuple[Trainer, Pa
                                            seed, args.num_train)
     apply_threads(args.threads)
     torch.manual_seed(seed)  # weight initialisation and dropout: the one global seed of this program
-    system = SemanticSystem(mcfg, _registry())
+    try:
+        system = SemanticSystem(mcfg, _registry())
+    except ValueError as e:  # e.g. hyper-parameters the chosen codec does not have
+        raise SystemExit(f"error: {e}") from None
     inits = {}
     try:
         for part, path in (("codec", args.init_codec), ("classifier", args.init_classifier)):

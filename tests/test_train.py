@@ -237,3 +237,39 @@ def test_mnist_recipe_stages_never_flip_digits():
     for cfg in (codec, clf, fin):
         assert cfg.augment == "crop" and cfg.crop_padding == 2
     assert train_config_for(sc, stage="joint").augment == "none"  # the old joint run's settings are unchanged
+
+
+def test_snr_adaptive_decoder_trains_from_a_plain_codec(tmp_path, make_cifar_dir, tiny_scenario):
+    from sionna_semcomm.attacks.base import receive
+
+    data = make_cifar_dir(tmp_path / "data")
+    scenario = tiny_scenario("[train]\nepochs = 1\nbatch_size = 16\n")
+    base = ["--scenario", str(scenario), "--data-dir", str(data), "--no-progress", "--device", "cpu",
+            "--max-steps", "2", "--stage", "codec"]
+    train_main(base + ["--out-dir", str(tmp_path / "plain")])
+    train_main(base + ["--out-dir", str(tmp_path / "snr"), "--snr-adaptive", "--snr-db-range", "3", "3",
+                       "--init-codec", str(tmp_path / "plain" / "best.safetensors")])
+    plain, _ = load_system(tmp_path / "plain" / "best.safetensors")
+    system, meta = load_system(tmp_path / "snr" / "best.safetensors")
+    assert system.codec.snr_adaptive and meta["model"]["codec_hparams"]["snr_adaptive"] is True
+    assert meta["init"]["codec"]["new_snr_gates"] == len(system.codec.decoder.snr_gates)
+    assert meta["train_config"]["snr_min_db"] == meta["train_config"]["snr_max_db"] == 3.0
+    gates = [k for k in system.state_dict() if ".snr_gates." in k]
+    assert gates and any(system.state_dict()[k].abs().sum() > 0 for k in gates if k.endswith("expand.weight"))
+    link = OFDMLink(64, LinkConfig(equalizer="lmmse"), seed=0)
+    x = torch.rand(3, 3, 32, 32)
+    taps = link.sample_taps((3,))
+    with torch.no_grad():
+        link.reseed(0)
+        full = system(x, link, 4.0, taps=taps)
+        link.reseed(0)
+        rx = receive(system, link, system.codec.encode(x), 4.0, taps=taps)  # the attacks' receiver: the same SNR
+        link.reseed(0)
+        other = receive(system, link, system.codec.encode(x), 14.0, taps=taps)
+    torch.testing.assert_close(full["x_hat"], rx["x_hat"])
+    assert full["x_hat"].shape == (3, 3, 32, 32) and not torch.allclose(rx["x_hat"], other["x_hat"])
+    with pytest.raises(SystemExit, match="snr_adaptive|unknown MobileSC"):
+        train_main(base + ["--out-dir", str(tmp_path / "bad"), "--snr-adaptive", "--codec", "deepjscc"])
+    with pytest.raises(SystemExit, match="snr_min_db <= snr_max_db"):
+        train_main(base + ["--out-dir", str(tmp_path / "bad"), "--snr-db-range", "5", "2"])
+    assert not plain.codec.snr_adaptive

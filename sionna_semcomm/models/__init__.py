@@ -25,6 +25,7 @@ from .mobilesc import (
 )
 from .registry import CodecRegistry, UnknownCodecError, count_parameters, default_registry, table3
 from .semblock import SemBlock, SqueezeExcitation, StructureAwareGate
+from .snr_gate import SNRGate
 
 __all__ = [
     "PreActBlock", "PreActResNet", "SymbolClassifier", "preact_resnet18",
@@ -33,5 +34,5 @@ __all__ = [
     "PAPER_PARAM_COUNTS", "MobileSCDecoder", "MobileSCEncoder", "build_mobilesc", "default_mobilesc_config",
     "default_num_symbols",
     "CodecRegistry", "UnknownCodecError", "count_parameters", "default_registry", "table3",
-    "SemBlock", "SqueezeExcitation", "StructureAwareGate",
+    "SemBlock", "SqueezeExcitation", "StructureAwareGate", "SNRGate",
 ]

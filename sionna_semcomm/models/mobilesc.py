@@ -57,6 +57,7 @@ from torch import nn
 
 from .codec import ImageEncoder, SemanticCodec, SymbolDecoder, latent_grid
 from .semblock import SemBlock, make_activation
+from .snr_gate import SNRGate
 
 __all__ = [
     "MobileSCEncoder",
@@ -93,7 +94,8 @@ def default_mobilesc_config(image_shape: Sequence[int]) -> dict:
     """Default hyper-parameters of :func:`build_mobilesc` for an image shape (see module docstring)."""
     c, h, w = (int(s) for s in image_shape)
     cfg = {"channels": (64, 64), "num_blocks": 4, "expansion": 4, "kernel_size": 3,
-           "se_reduction": 1, "sa_reduction": 4, "sa_position": "thin", "stem_kernel": 3, "act": "leaky_relu", "pad_to": None}
+           "se_reduction": 1, "sa_reduction": 4, "sa_position": "thin", "stem_kernel": 3, "act": "leaky_relu", "pad_to": None,
+           "snr_adaptive": False}
     if (h, w) == (28, 28):
         cfg["pad_to"] = (32, 32)
     elif max(h, w) >= 128:
@@ -127,10 +129,12 @@ class MobileSCEncoder(ImageEncoder):
     def __init__(self, image_shape: Sequence[int] = (3, 32, 32), num_symbols: int = 384,
                  channels: Sequence[int] = (64, 64), num_blocks: int = 4, expansion: int = 4,
                  kernel_size: int = 3, se_reduction: int = 1, sa_reduction: int = 4,
-                 sa_position: str = "thin", stem_kernel: int = 3, act: str = "leaky_relu", pad_to: Sequence[int] | None = None):
+                 sa_position: str = "thin", stem_kernel: int = 3, act: str = "leaky_relu", pad_to: Sequence[int] | None = None,
+                 snr_adaptive: bool = False):
         channels = _check_channels(channels)
         latent = latent_grid(image_shape, len(channels), num_symbols, pad_to)
         super().__init__(image_shape, num_symbols, latent, pad_to)
+        del snr_adaptive  # SNR side information goes to the decoder only (see .snr_gate)
         layers: list[nn.Module] = []
         c_in = self.image_shape[0]
         for c_out in channels:
@@ -145,14 +149,19 @@ class MobileSCEncoder(ImageEncoder):
 class MobileSCDecoder(SymbolDecoder):
     """MobileSC semantic decoder, the mirror of :class:`MobileSCEncoder` (same parameters).
 
+    :param snr_adaptive: give the decoder the receiver's SNR (:class:`~.snr_gate.SNRGate` after the input
+        convolution and after every SemBlock, ADJSCC-style; identity at initialisation). Default ``False``.
+
     :input z_hat: complex [B, K] (equalised received symbols); ``ValueError`` on a wrong shape/dtype.
+    :input snr_db: Es/N0 [dB], number or [B]: required when ``snr_adaptive``, ignored otherwise.
     :output x_hat: float [B, C, H, W] in [0, 1] (sigmoid).
     """
 
     def __init__(self, image_shape: Sequence[int] = (3, 32, 32), num_symbols: int = 384,
                  channels: Sequence[int] = (64, 64), num_blocks: int = 4, expansion: int = 4,
                  kernel_size: int = 3, se_reduction: int = 1, sa_reduction: int = 4,
-                 sa_position: str = "thin", stem_kernel: int = 3, act: str = "leaky_relu", pad_to: Sequence[int] | None = None):
+                 sa_position: str = "thin", stem_kernel: int = 3, act: str = "leaky_relu", pad_to: Sequence[int] | None = None,
+                 snr_adaptive: bool = False):
         channels = _check_channels(channels)
         latent = latent_grid(image_shape, len(channels), num_symbols, pad_to)
         super().__init__(image_shape, num_symbols, latent)
@@ -160,6 +169,8 @@ class MobileSCDecoder(SymbolDecoder):
         c = channels[-1]
         layers: list[nn.Module] = [nn.Conv2d(latent[0], c, 3, padding=1, bias=False), nn.BatchNorm2d(c), make_activation(act, c)]
         layers += [SemBlock(c, expansion, kernel_size, se_reduction, sa_reduction, act, sa_position) for _ in range(num_blocks)]
+        if snr_adaptive:  # after the input conv's activation (layer 2) and after every SemBlock
+            self.snr_gates.update({str(i): SNRGate(c, act=act) for i in range(2, len(layers))})
         widths = list(channels[::-1]) + [self.image_shape[0]]
         for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:])):
             last = i == len(widths) - 2
