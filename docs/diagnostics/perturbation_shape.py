@@ -29,6 +29,7 @@ import torch
 
 from sionna_semcomm.attack import attack_registry
 from sionna_semcomm.attacks import build_attack, detection_scores, roc_auc
+from sionna_semcomm.attacks.detector import cp_residuals
 from sionna_semcomm.data.loading import load_dataset
 from sionna_semcomm.learned import pretrained_attack_checkpoint, pretrained_checkpoint
 from sionna_semcomm.link.ofdm import OFDMLink
@@ -54,9 +55,8 @@ y = torch.tensor([int(ds[i][1]) for i in range(n)])
 taps = OFDMLink(system.num_symbols, cfg, seed=0).sample_taps((n,))
 with torch.no_grad():
     z = system.codec.encode(x)
-snr_db, f, cp = 10.0, cfg.fft_size, cfg.cyclic_prefix_length
-sym_len, num_sym = f + cp, link.num_ofdm_symbols
-res_idx = (torch.arange(num_sym)[:, None] * sym_len + torch.arange(cfg.channel.length - 1, cp)[None]).reshape(-1)
+snr_db = 10.0
+sym_len, num_sym = cfg.fft_size + cfg.cyclic_prefix_length, link.num_ofdm_symbols
 pilot_syms = sorted(set(int(s) for s in cfg.pilot_symbol_indices))
 no = 10 ** (-snr_db / 10)
 
@@ -99,7 +99,7 @@ for name, ckpt in attacks.items():
     with torch.no_grad():
         pert = attack(x, y, snr_db, taps)
     sym_pw = pert.reshape(n, num_sym, sym_len).abs().square().mean(-1)  # [n, S]
-    dp = pert[:, res_idx] - pert[:, res_idx + f]
+    dp = cp_residuals(pert, link)  # the perturbation's part of the detector's residuals
     e = dp.abs().square()
     row = {"pilot": 100 * float((sym_pw[:, pilot_syms].sum(1) / sym_pw.sum(1)).mean()),
            "maxmin": float((sym_pw.amax(1) / sym_pw.amin(1)).mean()),

@@ -271,9 +271,7 @@ class SemanticCodec(nn.Module):
     def decode(self, z_hat: torch.Tensor, snr_db=None) -> torch.Tensor:
         """Reconstruction [B, C, H, W] of received symbols ``z_hat`` [B, K]; ``snr_db`` (the receiver's
         Es/N0 in dB) is needed by, and only used by, a decoder with SNR side information."""
-        if getattr(self.decoder, "snr_adaptive", False):
-            return self.decoder(z_hat, snr_db)
-        return self.decoder(z_hat)
+        return self.decoder(z_hat, snr_db) if self.snr_adaptive else self.decoder(z_hat)
 
     @property
     def snr_adaptive(self) -> bool:
