@@ -53,7 +53,7 @@ __all__ = ["TrainConfig", "Trainer", "model_config_for", "train_config_for", "se
 RECONSTRUCTION = ("mse", "bce")
 
 
-STAGES = ("joint", "codec", "classifier", "classifier_finetune")
+STAGES = ("joint", "codec", "decoder", "classifier", "classifier_finetune")
 OPTIMIZERS = ("adam", "sgd")
 SELECTIONS = ("auto", "loss", "psnr", "accuracy", "psnr+accuracy")
 AMP = ("none", "bf16")
@@ -64,7 +64,9 @@ class TrainConfig:
     """Scenario section ``[train]`` (every field also a key there; see the module doc for the stages).
 
     :param stage: ``joint`` (codec + classifier through the link, ``w_rec * rec + w_cls * CE``), ``codec``
-        (codec only, reconstruction loss), ``classifier`` (classifier only, on clean augmented images, no
+        (codec only, reconstruction loss), ``decoder`` (the codec's decoder only, its encoder frozen: the
+        transmitter stays as it is; reconstruction loss; without a ``[train.decoder]`` table it takes the
+        ``[train.codec]`` settings), ``classifier`` (classifier only, on clean augmented images, no
         link: pretraining) or ``classifier_finetune`` (classifier only, on reconstructions of the frozen codec
         through the link, ``clean_fraction`` of every batch clean images).
     :param epochs, max_steps: the run's length: ``max_steps`` optimizer steps, or ``epochs`` passes over the
@@ -148,12 +150,23 @@ class TrainConfig:
         """The validation figure that picks ``best`` (``auto`` resolved for the stage)."""
         if self.select != "auto":
             return self.select
-        return {"codec": "psnr", "classifier": "accuracy", "classifier_finetune": "accuracy"}.get(self.stage, "psnr+accuracy")
+        return {"codec": "psnr", "decoder": "psnr", "classifier": "accuracy",
+                "classifier_finetune": "accuracy"}.get(self.stage, "psnr+accuracy")
 
     @property
     def trains(self) -> tuple[str, ...]:
-        """The parts of the system whose weights this stage updates."""
-        return {"joint": ("codec", "classifier"), "codec": ("codec",)}.get(self.stage, ("classifier",))
+        """The modules of the system (dotted names) whose weights this stage updates."""
+        return {"joint": ("codec", "classifier"), "codec": ("codec",),
+                "decoder": ("codec.decoder",)}.get(self.stage, ("classifier",))
+
+    @property
+    def reconstructs_only(self) -> bool:
+        """The stage trains (part of) the codec on the reconstruction loss alone, without the classifier."""
+        return self.stage in ("codec", "decoder")
+
+    def is_trained(self, name: str) -> bool:
+        """Whether the module or parameter ``name`` (dotted, from the system) is updated by this stage."""
+        return any(name == part or name.startswith(part + ".") for part in self.trains)
 
 
 def selection_score(val: dict, selection: str) -> float:
@@ -182,7 +195,8 @@ def train_config_for(scenario, **override) -> TrainConfig:
     section = dict(scenario.extras.get("train", {}))
     stages = {k: section.pop(k) for k in STAGES if isinstance(section.get(k), dict)}
     stage = override.get("stage") or section.get("stage", "joint")
-    kw = {**section, **stages.get(stage, {}), "stage": stage}
+    table = stages.get(stage, stages.get("codec", {}) if stage == "decoder" else {})
+    kw = {**section, **table, "stage": stage}
     kw.update({k: v for k, v in override.items() if v is not None})
     return TrainConfig(**kw)
 
@@ -227,9 +241,9 @@ class Trainer:
         if cfg.stage == "classifier" and system.config.classify_from != "image":
             raise ValueError("stage 'classifier' pretrains an image classifier on clean images; a symbol classifier "
                              "(classify_from = 'symbols') is trained with stage 'classifier_finetune' or 'joint'")
-        params = [p for part in cfg.trains for p in getattr(self.system, part).parameters()]
+        params = [p for part in cfg.trains for p in self.system.get_submodule(part).parameters()]
         for name, p in self.system.named_parameters():
-            p.requires_grad_(name.split(".")[0] in cfg.trains)
+            p.requires_grad_(cfg.is_trained(name))
         if cfg.optimizer == "adam":
             self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, 0.999), weight_decay=cfg.weight_decay)
         else:
@@ -442,7 +456,7 @@ class Trainer:
 
     def _forward(self, x: torch.Tensor, y: torch.Tensor, snr_db: float) -> dict:
         """One training forward pass of a batch through the link (subclasses perturb it)."""
-        if self.cfg.stage == "codec":
+        if self.cfg.reconstructs_only:
             return self.system.reconstruct(x, self.link, snr_db)
         return self.system(x, self.link, snr_db)
 
@@ -469,9 +483,9 @@ class Trainer:
 
     def _set_train_mode(self) -> None:
         self.system.train()
-        for part in ("codec", "classifier"):
-            if part not in self.cfg.trains:
-                getattr(self.system, part).eval()  # frozen parts keep their BatchNorm statistics
+        for part in ("codec.encoder", "codec.decoder", "classifier"):
+            if not self.cfg.is_trained(part):
+                self.system.get_submodule(part).eval()  # frozen parts keep their BatchNorm statistics
 
     def _after_step(self, x: torch.Tensor, y: torch.Tensor, snr_db: float) -> None:
         """Called after every optimizer step (subclasses update their attackers)."""
@@ -643,7 +657,8 @@ class Trainer:
                     loss = F.cross_entropy(logits, y)
                     out = {"logits": logits}
                 else:
-                    out = (self.system.reconstruct if stage == "codec" else self.system)(x, self.val_link, self.cfg.val_snr_db)
+                    out = (self.system.reconstruct if self.cfg.reconstructs_only else self.system)(
+                        x, self.val_link, self.cfg.val_snr_db)
                     loss, _ = system_loss(out, x, y, self.cfg)
                     if stage == "classifier_finetune":
                         loss = F.cross_entropy(out["logits"].float(), y)
@@ -658,7 +673,7 @@ class Trainer:
         res = {"loss": totals["loss"] / count}
         if stage != "classifier":
             res["psnr"] = totals["psnr"] / count
-        if stage != "codec":
+        if not self.cfg.reconstructs_only:
             res["accuracy"] = totals["correct"] / count
         if stage == "classifier_finetune" and image_classifier:
             res["clean_accuracy"] = totals["clean_correct"] / count

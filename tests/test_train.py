@@ -154,19 +154,24 @@ def test_best_checkpoint_follows_the_selected_metric(tmp_path, make_cifar_dir, m
     # psnr+accuracy: 25.0, 26.0, 22.0 -> step 2
     assert picks == {"loss": 2, "psnr": 3, "accuracy": 2, "psnr+accuracy": 2}
     assert TrainConfig(stage="codec").selection == "psnr" and TrainConfig(stage="classifier").selection == "accuracy"
+    assert TrainConfig(stage="decoder").selection == "psnr"
 
 
 def test_stages_train_only_their_part(tmp_path, make_cifar_dir):
     train, val = _dataset(tmp_path, make_cifar_dir)
-    for stage, trained in (("codec", "codec"), ("classifier", "classifier"), ("classifier_finetune", "classifier")):
+    for stage, trained in (("codec", {"codec.encoder", "codec.decoder"}), ("decoder", {"codec.decoder"}),
+                           ("classifier", {"classifier"}), ("classifier_finetune", {"classifier"})):
         trainer = _tiny_trainer(tmp_path, train, val, stage, stage=stage, max_steps=2, eval_every=2)
         before = {k: v.clone() for k, v in trainer.system.state_dict().items()}
         trainer.fit(show_progress=False)
         after = trainer.system.state_dict()
-        changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
-        assert changed == {trained}, (stage, changed)
+        # buffers too: a frozen part's BatchNorm running statistics must not move either
+        changed = {".".join(k.split(".")[:2 if k.startswith("codec.") else 1])
+                   for k in before if not torch.equal(before[k], after[k])}
+        assert changed == trained, (stage, changed)
         h = trainer.history[-1]
-        assert ("val_psnr" in h) == (stage != "classifier") and ("val_accuracy" in h) == (stage != "codec")
+        assert ("val_psnr" in h) == (stage != "classifier")
+        assert ("val_accuracy" in h) == (stage not in ("codec", "decoder"))
         assert ("val_clean_accuracy" in h) == (stage == "classifier_finetune")
 
 
@@ -188,6 +193,13 @@ def test_train_cli_stages_chain_through_init(tmp_path, make_cifar_dir, tiny_scen
     assert codec_meta["train_config"]["lr"] == 2e-3 and codec_meta["stage"] == "codec"
     assert meta["init"]["codec"]["sha256"] and meta["training_data"]["train_source"] == "batches"
     assert load_system(tmp_path / "k" / "best.safetensors")[1]["train_config"]["optimizer"] == "sgd"
+    # stage decoder: the transmitter stays the codec stage's; no [train.decoder] table -> [train.codec]'s settings
+    train_main(base + ["--stage", "decoder", "--out-dir", str(tmp_path / "d"), "--snr-db-range", "20", "20",
+                       "--init-codec", str(tmp_path / "c" / "best.safetensors")])
+    dec, dec_meta = load_system(tmp_path / "d" / "last.safetensors")
+    assert dec_meta["stage"] == "decoder" and dec_meta["train_config"]["lr"] == 2e-3
+    assert all(torch.equal(v, dec.codec.encoder.state_dict()[k]) for k, v in codec.codec.encoder.state_dict().items())
+    assert not all(torch.equal(v, dec.codec.decoder.state_dict()[k]) for k, v in codec.codec.decoder.state_dict().items())
     with pytest.raises(SystemExit, match="holds no codec weights|does not match"):
         bad = tmp_path / "bad.safetensors"
         save_weights(bad, {"x": torch.zeros(1)}, {"model": TINY.to_dict()})
