@@ -301,7 +301,7 @@ def _detect(args) -> dict:
             taps = taps_all[index.to(taps_all.device)]
             p = attack(images, labels, args.snr_db, taps)
             with torch.no_grad():
-                z = system.codec.encode(images)
+                z = system.codec.encode(images, args.snr_db)
             try:
                 s = detection_scores(link, z, args.snr_db, p, taps, args.statistic)
             except ValueError as e:

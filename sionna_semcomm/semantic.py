@@ -92,7 +92,7 @@ class SemanticSystem(nn.Module):
 
     def reconstruct(self, x, link, snr_db, perturbation=None, taps=None) -> dict:
         """Codec and link only (no classifier): the :meth:`forward` dict without ``logits``."""
-        z = self.codec.encode(x)
+        z = self.codec.encode(x, snr_db)
         out = link(z, snr_db, perturbation=perturbation, taps=taps)
         z_hat = out["x_hat"]
         return {"x_hat": self.codec.decode(z_hat, snr_db), "z": z, "z_hat": z_hat, "link": out}

@@ -858,6 +858,9 @@ def setup_args() -> argparse.ArgumentParser:
                    help="give the decoder the receiver's SNR (ADJSCC-style SNR gates; MobileSC only); default: the "
                         "scenario's [model] codec_hparams snr_adaptive, off. With --init-codec from a decoder without "
                         "gates, the gates start as the identity")
+    p.add_argument("--snr-adaptive-encoder", action=argparse.BooleanOptionalAction, default=None,
+                   help="tell the encoder the link's SNR too (fed back to the transmitter; ADJSCC's encoder-side SNR "
+                        "gates; MobileSC only); default: the scenario's [model] codec_hparams snr_adaptive_encoder, off")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--lr", type=finite_float("learning rate"))
     p.add_argument("--snr-db-range", type=finite_float("SNR"), nargs=2, metavar=("LO", "HI"),
@@ -947,12 +950,13 @@ def init_part(system: SemanticSystem, part: str, path: str | Path) -> dict:
     if not sub:
         raise CheckpointError(f"{path} holds no {part} weights")
     module = getattr(system, part)
-    new_gates = {k: v for k, v in module.state_dict().items() if k.startswith("decoder.snr_gates.") and k not in sub}
+    new_gates = {k: v for k, v in module.state_dict().items()
+                 if k.startswith(("encoder.snr_gates.", "decoder.snr_gates.")) and k not in sub}
     load_state_into(module, {**sub, **new_gates}, f"{path} ({part})")  # SNR gates it lacks start as the identity
     info = {"path": str(path), "sha256": sha256_file(path), "step": meta.get("step"), "epoch": meta.get("epoch"),
             "stage": meta.get("train_config", {}).get("stage")}
     if new_gates:
-        info["new_snr_gates"] = len({k.split(".")[2] for k in new_gates})
+        info["new_snr_gates"] = len({tuple(k.split(".")[:3]) for k in new_gates})
     return info
 
 
@@ -965,8 +969,9 @@ def _configs(args) -> tuple:
             raise ScenarioError(f"scenario {scenario.name!r} has no [images] section: nothing to train on")
         mcfg = model_config_for(scenario, codec=args.codec, classify_from=args.classify_from,
                                 classifier_width=args.classifier_width)
-        if args.snr_adaptive is not None:
-            mcfg = dataclasses.replace(mcfg, codec_hparams={**mcfg.codec_hparams, "snr_adaptive": args.snr_adaptive})
+        for key in ("snr_adaptive", "snr_adaptive_encoder"):
+            if getattr(args, key) is not None:
+                mcfg = dataclasses.replace(mcfg, codec_hparams={**mcfg.codec_hparams, key: getattr(args, key)})
         lo, hi = args.snr_db_range or (None, None)
         tcfg = train_config_for(scenario, stage=args.stage, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                 snr_min_db=lo, snr_max_db=hi,

@@ -259,12 +259,13 @@ def test_snr_adaptive_decoder_trains_from_a_plain_codec(tmp_path, make_cifar_dir
     base = ["--scenario", str(scenario), "--data-dir", str(data), "--no-progress", "--device", "cpu",
             "--max-steps", "2", "--stage", "codec"]
     train_main(base + ["--out-dir", str(tmp_path / "plain")])
-    train_main(base + ["--out-dir", str(tmp_path / "snr"), "--snr-adaptive", "--snr-db-range", "3", "3",
-                       "--init-codec", str(tmp_path / "plain" / "best.safetensors")])
+    train_main(base + ["--out-dir", str(tmp_path / "snr"), "--snr-adaptive", "--snr-adaptive-encoder",
+                       "--snr-db-range", "3", "3", "--init-codec", str(tmp_path / "plain" / "best.safetensors")])
     plain, _ = load_system(tmp_path / "plain" / "best.safetensors")
     system, meta = load_system(tmp_path / "snr" / "best.safetensors")
     assert system.codec.snr_adaptive and meta["model"]["codec_hparams"]["snr_adaptive"] is True
-    assert meta["init"]["codec"]["new_snr_gates"] == len(system.codec.decoder.snr_gates)
+    assert system.codec.encoder_snr_adaptive and meta["model"]["codec_hparams"]["snr_adaptive_encoder"] is True
+    assert meta["init"]["codec"]["new_snr_gates"] == len(system.codec.decoder.snr_gates) + len(system.codec.encoder.snr_gates)
     assert meta["train_config"]["snr_min_db"] == meta["train_config"]["snr_max_db"] == 3.0
     gates = [k for k in system.state_dict() if ".snr_gates." in k]
     assert gates and any(system.state_dict()[k].abs().sum() > 0 for k in gates if k.endswith("expand.weight"))
@@ -275,11 +276,15 @@ def test_snr_adaptive_decoder_trains_from_a_plain_codec(tmp_path, make_cifar_dir
         link.reseed(0)
         full = system(x, link, 4.0, taps=taps)
         link.reseed(0)
-        rx = receive(system, link, system.codec.encode(x), 4.0, taps=taps)  # the attacks' receiver: the same SNR
+        rx = receive(system, link, system.codec.encode(x, 4.0), 4.0, taps=taps)  # the attacks' receiver: the same SNR
         link.reseed(0)
-        other = receive(system, link, system.codec.encode(x), 14.0, taps=taps)
+        other = receive(system, link, system.codec.encode(x, 4.0), 14.0, taps=taps)
+        fed_back = system.codec.encode(x, 14.0)  # the transmitter adapts too
     torch.testing.assert_close(full["x_hat"], rx["x_hat"])
     assert full["x_hat"].shape == (3, 3, 32, 32) and not torch.allclose(rx["x_hat"], other["x_hat"])
+    assert not torch.allclose(fed_back, full["z"])
+    with pytest.raises(ValueError, match="pass snr_db"):
+        system.codec.encode(x)
     with pytest.raises(SystemExit, match="snr_adaptive|unknown MobileSC"):
         train_main(base + ["--out-dir", str(tmp_path / "bad"), "--snr-adaptive", "--codec", "deepjscc"])
     with pytest.raises(SystemExit, match="snr_min_db <= snr_max_db"):

@@ -53,9 +53,9 @@ n = min(args.images, len(ds))
 x = torch.stack([ds[i][0] for i in range(n)])
 y = torch.tensor([int(ds[i][1]) for i in range(n)])
 taps = OFDMLink(system.num_symbols, cfg, seed=0).sample_taps((n,))
-with torch.no_grad():
-    z = system.codec.encode(x)
 snr_db = 10.0
+with torch.no_grad():
+    z = system.codec.encode(x, snr_db)
 sym_len, num_sym = cfg.fft_size + cfg.cyclic_prefix_length, link.num_ofdm_symbols
 pilot_syms = sorted(set(int(s) for s in cfg.pilot_symbol_indices))
 no = 10 ** (-snr_db / 10)

@@ -59,8 +59,8 @@ def check_classes(classes, num_classes: int | None, what: str = "target_class") 
 def receive(system, link, z: torch.Tensor, snr_db, perturbation=None, taps=None) -> dict:
     """The receiver half of ``system``'s forward pass for transmitted latent ``z`` [B, K].
 
-    Equal to ``system(x, link, ...)`` for ``z = system.codec.encode(x)`` (checked in the tests), without
-    re-encoding the images on every gradient step of an attack.
+    Equal to ``system(x, link, snr_db, ...)`` for ``z = system.codec.encode(x, snr_db)`` (checked in the tests),
+    without re-encoding the images on every gradient step of an attack.
     """
     out = link(z, snr_db, perturbation=perturbation, taps=taps)
     x_hat = system.codec.decode(out["x_hat"], snr_db)  # the nominal SNR: the receiver does not know the attack
@@ -157,12 +157,13 @@ class Attack:
 
     # ------------------------------------------------------------------ helpers for subclasses
     @torch.no_grad()
-    def clean_received(self, x: torch.Tensor, taps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def clean_received(self, x: torch.Tensor, taps: torch.Tensor, snr_db=None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(z, rx)``: the transmitted latent [B, K] and the noiseless received signal in the perturbation
-        domain ([B, N] or [B, S, F]) on channel ``taps``; draws no random numbers."""
+        domain ([B, N] or [B, S, F]) on channel ``taps``; draws no random numbers. ``snr_db``: the nominal
+        SNR, for a transmitter told it."""
         if taps is None:
             raise ValueError(f"attack {self.name!r} needs the channel taps of the batch (taps=)")
-        z = self.system.codec.encode(x)
+        z = self.system.codec.encode(x, snr_db)
         return z, self.received_from_symbols(z, taps)
 
     def received_from_symbols(self, z: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:

@@ -50,7 +50,7 @@ def generator_step(attack: GeneratorAttack, optimizer, link, x, y, snr_db, seed_
     attack's objective. Gradients reach the system's weights too when they require them; the caller clears
     them. Returns ``(loss, parts)``."""
     with torch.no_grad():
-        z = attack.system.codec.encode(x)
+        z = attack.system.codec.encode(x, snr_db)
     p = attack.perturbation_from_seeds(attack.seeds(len(x), seed_gen))
     out = receive(attack.system, link, z, snr_db, perturbation=p)
     loss, parts = attack.training_loss(out, x, y, p, label_gen)
@@ -295,7 +295,8 @@ class GeneratorTrainer:
             x, y = self.val_set.batch(idx)
             x, y = x.to(self.device), y.to(self.device)
             p = self.attack.perturbation_from_seeds(self.attack.seeds(len(idx), seed_gen))
-            out = receive(self.system, self.val_link, self.system.codec.encode(x), self.cfg.val_snr_db, perturbation=p)
+            out = receive(self.system, self.val_link, self.system.codec.encode(x, self.cfg.val_snr_db), self.cfg.val_snr_db,
+                          perturbation=p)
             loss, _ = self.attack.training_loss(out, x, y, p, label_gen)
             loss_sum += float(loss) * len(idx)
             logits_all.append(out["logits"].cpu())
@@ -342,7 +343,7 @@ class _GeneratorObjective(torch.nn.Module):
         link, seed_gen, label_gen = t._current
         attack = t.attack
         with torch.no_grad():
-            z = attack.system.codec.encode(x)
+            z = attack.system.codec.encode(x, snr_db)
         p = attack.perturbation_from_seeds(attack.seeds(len(x), seed_gen))
         out = receive(attack.system, link, z, snr_db, perturbation=p)
         return attack.training_loss(out, x, y, p, label_gen)

@@ -138,13 +138,29 @@ def _as_param_dtype(module: nn.Module, t: torch.Tensor) -> torch.Tensor:
     return t if p is None or t.dtype == p.dtype else t.to(p.dtype)
 
 
+def run_body(body: nn.Module, gates: nn.ModuleDict, x: torch.Tensor, snr_db=None) -> torch.Tensor:
+    """``body(x)``; with SNR gates (``{str(i): SNRGate}``, non-empty), ``gates[str(i)]`` is applied after
+    ``body[i]`` (an ``nn.Sequential``) and ``snr_db`` (number or [B], dB) is required."""
+    if not len(gates):
+        return body(x)
+    snr = snr_tensor(snr_db, x.shape[0], x.device)
+    for i, layer in enumerate(body):
+        x = layer(x)
+        if str(i) in gates:
+            x = gates[str(i)](x, snr)
+    return x
+
+
 class ImageEncoder(nn.Module):
     """Base of the convolutional encoders: validation, [-1, 1] scaling, padding, complex pairing.
 
     Subclasses set ``self.body`` to a module mapping [B, C, Hp, Wp] in [-1, 1] (Hp, Wp = ``pad_to``)
-    to the latent map [B, c_lat, h, w].
+    to the latent map [B, c_lat, h, w]. An encoder told the SNR (the transmitter knows the link's SNR through
+    a feedback link) also fills ``self.snr_gates`` (``{str(i): SNRGate}``: the gate after ``body[i]``).
 
     :input x: float [B, C, H, W] in [0, 1].
+    :input snr_db: Es/N0 per channel use [dB], a number or [B]; used only (and then required) when the
+        encoder has SNR gates.
     :output z: complex [B, K] (complex64 for float32 weights), not power-normalised.
     """
 
@@ -157,6 +173,12 @@ class ImageEncoder(nn.Module):
         self.pad_to = None if pad_to is None else tuple(int(s) for s in pad_to)
         self.check_input = True  # set False to skip the [0, 1] range check (one device sync per call)
         self.channels_last = True  # run the convolutions in NHWC (about 1.4x faster on CPU; same values)
+        self.snr_gates = nn.ModuleDict()
+
+    @property
+    def snr_adaptive(self) -> bool:
+        """Whether the encoder uses the SNR (has SNR gates)."""
+        return len(self.snr_gates) > 0
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
         if self.pad_to is None or tuple(x.shape[-2:]) == self.pad_to:
@@ -164,12 +186,12 @@ class ImageEncoder(nn.Module):
         dh, dw = self.pad_to[0] - x.shape[-2], self.pad_to[1] - x.shape[-1]
         return F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2), mode="replicate")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, snr_db=None) -> torch.Tensor:
         check_images(x, self.image_shape, check_range=self.check_input)
         x = self._pad(_as_param_dtype(self, x) * 2.0 - 1.0)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return reals_to_complex(self.body(x).flatten(1))
+        return reals_to_complex(run_body(self.body, self.snr_gates, x, snr_db).flatten(1))
 
 
 class SymbolDecoder(nn.Module):
@@ -204,15 +226,7 @@ class SymbolDecoder(nn.Module):
         r = _as_param_dtype(self, complex_to_reals(z_hat)).reshape(z_hat.shape[0], *self.latent_shape)
         if self.channels_last:
             r = r.contiguous(memory_format=torch.channels_last)
-        if self.snr_adaptive:
-            snr = snr_tensor(snr_db, r.shape[0], r.device)
-            y = r
-            for i, layer in enumerate(self.body):
-                y = layer(y)
-                if str(i) in self.snr_gates:
-                    y = self.snr_gates[str(i)](y, snr)
-        else:
-            y = self.body(r)
+        y = run_body(self.body, self.snr_gates, r, snr_db)
         _, h, w = self.image_shape
         dh, dw = y.shape[-2] - h, y.shape[-1] - w
         if dh or dw:
@@ -230,7 +244,8 @@ class SemanticCodec(nn.Module):
     :input x: float [B, C, H, W] in [0, 1].
     :input channel_fn: callable ``z -> z_hat`` (transmitter, channel and receiver; power normalisation
         happens there), or ``None`` for an ideal channel (identity).
-    :input snr_db: the receiver's Es/N0 [dB] (number or [B]) for a decoder with SNR side information.
+    :input snr_db: the link's Es/N0 [dB] (number or [B]) for a codec with SNR side information (decoder:
+        the receiver's estimate; encoder: fed back to the transmitter).
     :output: dict ``{"x_hat": [B,C,H,W], "z": complex [B,K], "z_hat": complex [B,K]}``.
 
     Example::
@@ -265,8 +280,10 @@ class SemanticCodec(nn.Module):
         """Shape ``(c_lat, h, w)`` of the real latent map behind the 2K reals, when the codec has one."""
         return getattr(self.encoder, "latent_shape", None)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+    def encode(self, x: torch.Tensor, snr_db=None) -> torch.Tensor:
+        """Latent symbols [B, K] of images ``x`` [B, C, H, W]; ``snr_db`` (the link's Es/N0 in dB, fed back
+        to the transmitter) is needed by, and only used by, an encoder with SNR side information."""
+        return self.encoder(x, snr_db) if self.encoder_snr_adaptive else self.encoder(x)
 
     def decode(self, z_hat: torch.Tensor, snr_db=None) -> torch.Tensor:
         """Reconstruction [B, C, H, W] of received symbols ``z_hat`` [B, K]; ``snr_db`` (the receiver's
@@ -278,8 +295,13 @@ class SemanticCodec(nn.Module):
         """Whether :meth:`decode` uses the SNR."""
         return bool(getattr(self.decoder, "snr_adaptive", False))
 
+    @property
+    def encoder_snr_adaptive(self) -> bool:
+        """Whether :meth:`encode` uses the SNR (the transmitter is told it)."""
+        return bool(getattr(self.encoder, "snr_adaptive", False))
+
     def forward(self, x: torch.Tensor, channel_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
                 snr_db=None) -> dict:
-        z = self.encoder(x)
+        z = self.encode(x, snr_db)
         z_hat = z if channel_fn is None else channel_fn(z)
         return {"x_hat": self.decode(z_hat, snr_db), "z": z, "z_hat": z_hat}

@@ -95,7 +95,7 @@ def default_mobilesc_config(image_shape: Sequence[int]) -> dict:
     c, h, w = (int(s) for s in image_shape)
     cfg = {"channels": (64, 64), "num_blocks": 4, "expansion": 4, "kernel_size": 3,
            "se_reduction": 1, "sa_reduction": 4, "sa_position": "thin", "stem_kernel": 3, "act": "leaky_relu", "pad_to": None,
-           "snr_adaptive": False}
+           "snr_adaptive": False, "snr_adaptive_encoder": False}
     if (h, w) == (28, 28):
         cfg["pad_to"] = (32, 32)
     elif max(h, w) >= 128:
@@ -121,8 +121,12 @@ class MobileSCEncoder(ImageEncoder):
     :param expansion, kernel_size, se_reduction, sa_reduction: passed to :class:`SemBlock`.
     :param stem_kernel: kernel of the down-scaling convolutions (odd).
     :param pad_to: ``(H, W)`` to replicate-pad the input to before the convolutions, or ``None``.
+    :param snr_adaptive_encoder: tell the transmitter the link's SNR (fed back by the receiver):
+        :class:`~.snr_gate.SNRGate` after the last down-scaling stage and after every SemBlock, ADJSCC's
+        encoder side; identity at initialisation. Default ``False``.
 
     :input x: float [B, C, H, W] in [0, 1]; ``ValueError`` on a wrong shape or values outside [0, 1].
+    :input snr_db: Es/N0 [dB], number or [B]: required when ``snr_adaptive_encoder``, ignored otherwise.
     :output z: complex64 [B, K] (not power-normalised).
     """
 
@@ -130,11 +134,11 @@ class MobileSCEncoder(ImageEncoder):
                  channels: Sequence[int] = (64, 64), num_blocks: int = 4, expansion: int = 4,
                  kernel_size: int = 3, se_reduction: int = 1, sa_reduction: int = 4,
                  sa_position: str = "thin", stem_kernel: int = 3, act: str = "leaky_relu", pad_to: Sequence[int] | None = None,
-                 snr_adaptive: bool = False):
+                 snr_adaptive: bool = False, snr_adaptive_encoder: bool = False):
         channels = _check_channels(channels)
         latent = latent_grid(image_shape, len(channels), num_symbols, pad_to)
         super().__init__(image_shape, num_symbols, latent, pad_to)
-        del snr_adaptive  # SNR side information goes to the decoder only (see .snr_gate)
+        del snr_adaptive  # the decoder's option
         layers: list[nn.Module] = []
         c_in = self.image_shape[0]
         for c_out in channels:
@@ -142,6 +146,8 @@ class MobileSCEncoder(ImageEncoder):
                        nn.BatchNorm2d(c_out), make_activation(act, c_out)]
             c_in = c_out
         layers += [SemBlock(c_in, expansion, kernel_size, se_reduction, sa_reduction, act, sa_position) for _ in range(num_blocks)]
+        if snr_adaptive_encoder:  # after the last down-scaling stage's activation and after every SemBlock
+            self.snr_gates.update({str(i): SNRGate(c_in, act=act) for i in range(3 * len(channels) - 1, len(layers))})
         layers.append(nn.Conv2d(c_in, latent[0], 3, padding=1))
         self.body = nn.Sequential(*layers)
 
@@ -161,10 +167,11 @@ class MobileSCDecoder(SymbolDecoder):
                  channels: Sequence[int] = (64, 64), num_blocks: int = 4, expansion: int = 4,
                  kernel_size: int = 3, se_reduction: int = 1, sa_reduction: int = 4,
                  sa_position: str = "thin", stem_kernel: int = 3, act: str = "leaky_relu", pad_to: Sequence[int] | None = None,
-                 snr_adaptive: bool = False):
+                 snr_adaptive: bool = False, snr_adaptive_encoder: bool = False):
         channels = _check_channels(channels)
         latent = latent_grid(image_shape, len(channels), num_symbols, pad_to)
         super().__init__(image_shape, num_symbols, latent)
+        del snr_adaptive_encoder  # the encoder's option
         del stem_kernel  # the up-scaling layers are 4x4 transposed convs (no checkerboard overlap gaps)
         c = channels[-1]
         layers: list[nn.Module] = [nn.Conv2d(latent[0], c, 3, padding=1, bias=False), nn.BatchNorm2d(c), make_activation(act, c)]

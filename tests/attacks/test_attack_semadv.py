@@ -139,3 +139,32 @@ def test_pgd_is_never_weaker_than_jamming(trained_system, helpers):
         pgd = _per_class_accuracy(trained_system, link, x, y, build_attack("pgd", trained_system, link, psr_db=psr, steps=5))
         assert pgd.mean() <= jam.mean() and pgd.mean() <= fgm.mean() + 1e-9, (psr, jam, fgm, pgd)
     assert pgd.mean() < jam.mean() - 0.3  # and much stronger at -10 dB
+
+
+def test_generators_train_against_a_system_told_the_snr(tmp_path, helpers):
+    """A codec with SNR gates on both sides: the generator trainer and ``receive`` give its encoder and decoder
+    the link's nominal SNR, so the attacker's receiver is the system's own forward pass."""
+    import dataclasses
+
+    from sionna_semcomm.attacks.base import receive
+    from sionna_semcomm.semantic import SemanticSystem
+
+    hp = {**helpers.TINY.codec_hparams, "snr_adaptive": True, "snr_adaptive_encoder": True}
+    torch.manual_seed(0)
+    system = SemanticSystem(dataclasses.replace(helpers.TINY, codec_hparams=hp)).eval()
+    for gate in [*system.codec.encoder.snr_gates.values(), *system.codec.decoder.snr_gates.values()]:
+        torch.nn.init.normal_(gate.expand.weight, std=0.5)  # gates that have learned an SNR dependence
+    link = OFDMLink(64, LinkConfig(equalizer="lmmse"), seed=0)
+    x, _ = helpers.colour_data(4, 3)
+    taps = link.sample_taps((4,))
+    with torch.no_grad():
+        link.reseed(1)
+        full = system(x, link, 5.0, taps=taps)
+        link.reseed(1)
+        rx = receive(system, link, system.codec.encode(x, 5.0), 5.0, taps=taps)
+    torch.testing.assert_close(full["logits"], rx["logits"])
+    cfg = AttackTrainConfig(epochs=1, batch_size=8, lr=1e-3, snr_min_db=5.0, snr_max_db=15.0)
+    atk = SemAdv(system, link, -6, target_class=0, generator_config=SMALL_GEN)
+    trainer = GeneratorTrainer(atk, _dataset(helpers, 16, 0), _dataset(helpers, 8, 1), cfg, tmp_path / "g", seed=0)
+    trainer.fit(show_progress=False)
+    assert torch.isfinite(torch.tensor(trainer.history[-1]["train_loss"]))

@@ -1,4 +1,5 @@
-"""SNR side information to the decoder: identity at initialisation, the SNR changes the output, errors."""
+"""SNR side information to the decoder and the encoder: identity at initialisation, the SNR changes the
+output, errors."""
 
 import pytest
 import torch
@@ -49,3 +50,28 @@ def test_adaptive_decoder_needs_a_valid_snr(snr, match):
     z = normalize_power(codec.encode(torch.rand(2, 3, 32, 32)))
     with pytest.raises(ValueError, match=match):
         codec.decode(z, snr)
+
+
+def test_adaptive_encoder_starts_equal_to_the_plain_one_and_loads_its_weights():
+    torch.manual_seed(0)
+    plain = build_mobilesc((3, 32, 32), 384, **SMALL).eval()
+    adaptive = build_mobilesc((3, 32, 32), 384, snr_adaptive_encoder=True, **SMALL).eval()
+    assert adaptive.encoder_snr_adaptive and not adaptive.snr_adaptive and not plain.encoder_snr_adaptive
+    # after the last down-scaling stage's activation (2 stages x conv/BN/act: index 5) and each SemBlock
+    assert sorted(adaptive.encoder.snr_gates) == ["5", "6", "7"]
+    missing = set(adaptive.state_dict()) - set(plain.state_dict())
+    assert missing and all(k.startswith("encoder.snr_gates.") for k in missing)
+    adaptive.load_state_dict(plain.state_dict(), strict=False)
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(adaptive.encode(x, 7.0), plain.encode(x))
+    torch.testing.assert_close(adaptive.encode(x, torch.tensor([3.0, 17.0])), plain.encode(x))
+    torch.testing.assert_close(plain.encode(x, 3.0), plain.encode(x))  # a plain encoder ignores the SNR
+    for g in adaptive.encoder.snr_gates.values():
+        torch.nn.init.normal_(g.expand.weight, std=0.5)
+    assert not torch.allclose(adaptive.encode(x, 0.0), adaptive.encode(x, 20.0))
+    out = adaptive(x, normalize_power, snr_db=5.0)
+    torch.testing.assert_close(out["z"], adaptive.encode(x, 5.0))
+    with pytest.raises(ValueError, match="pass snr_db"):
+        adaptive.encode(x)
+    with pytest.raises(ValueError, match="finite"):
+        adaptive.encode(x, float("inf"))
