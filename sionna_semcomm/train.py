@@ -1,7 +1,9 @@
 """``python -m sionna_semcomm.train``: train a semantic system end to end through the OFDM link.
 
-Loss (paper Eq. 9): ``w_rec * reconstruction + w_cls * cross-entropy``; reconstruction is MSE by default
-or the paper's binary cross-entropy between the recovered and the original image. Adam (lr 5e-4,
+Loss (paper Eq. 9): ``w_rec * reconstruction + w_cls * cross-entropy``; reconstruction is MSE by default,
+``log_mse`` (``10 log10`` of the batch's MSE: minus its PSNR up to a constant, so that every batch's SNR weighs
+alike instead of the noisiest batches' large errors dominating the gradient) or the paper's binary
+cross-entropy between the recovered and the original image. Adam (lr 5e-4,
 beta1 0.5), an SNR drawn uniformly per batch from the scenario's training range, a fresh channel
 realization per example (the link's channel stream). A validation split is carved from the training data
 (never the test set) and evaluated at ``val_snr_db`` after every epoch.
@@ -50,7 +52,7 @@ from .semantic import ModelConfig, SemanticSystem
 
 __all__ = ["TrainConfig", "Trainer", "model_config_for", "train_config_for", "setup_args", "main", "trainer_from_argv"]
 
-RECONSTRUCTION = ("mse", "bce")
+RECONSTRUCTION = ("mse", "log_mse", "bce")
 
 
 STAGES = ("joint", "codec", "decoder", "classifier", "classifier_finetune")
@@ -203,8 +205,10 @@ def train_config_for(scenario, **override) -> TrainConfig:
 
 def system_loss(out: dict, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, dict]:
     """``w_rec * rec + w_cls * CE`` and its parts (floats); reconstruction only where ``out`` has no logits."""
-    if cfg.reconstruction == "mse":
+    if cfg.reconstruction in ("mse", "log_mse"):
         rec = F.mse_loss(out["x_hat"].float(), x)
+        if cfg.reconstruction == "log_mse":  # one SNR per batch: each batch's relative error counts alike
+            rec = 10.0 * torch.log10(rec.clamp_min(1e-10))
     else:
         rec = F.binary_cross_entropy(out["x_hat"].float().clamp(1e-6, 1 - 1e-6), x)
     if "logits" not in out:
@@ -863,6 +867,9 @@ def setup_args() -> argparse.ArgumentParser:
                         "gates; MobileSC only); default: the scenario's [model] codec_hparams snr_adaptive_encoder, off")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--lr", type=finite_float("learning rate"))
+    p.add_argument("--reconstruction", choices=RECONSTRUCTION,
+                   help="reconstruction loss: mse, log_mse (10 log10 of the batch MSE: every training SNR weighs "
+                        "alike) or bce (the paper's); default: the scenario's [train] reconstruction, mse")
     p.add_argument("--snr-db-range", type=finite_float("SNR"), nargs=2, metavar=("LO", "HI"),
                    help="training SNRs drawn uniformly in [LO, HI] dB, one per batch (default: the scenario's [train] "
                         "snr_min_db, snr_max_db: 0 20); LO = HI trains at one SNR")
@@ -974,7 +981,7 @@ def _configs(args) -> tuple:
                 mcfg = dataclasses.replace(mcfg, codec_hparams={**mcfg.codec_hparams, key: getattr(args, key)})
         lo, hi = args.snr_db_range or (None, None)
         tcfg = train_config_for(scenario, stage=args.stage, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                snr_min_db=lo, snr_max_db=hi,
+                                snr_min_db=lo, snr_max_db=hi, reconstruction=args.reconstruction,
                                 train_source=args.train_source, max_steps=args.max_steps, amp=args.amp,
                                 channels_last=args.channels_last)
         device = resolve_device(args.device)

@@ -195,9 +195,10 @@ def test_train_cli_stages_chain_through_init(tmp_path, make_cifar_dir, tiny_scen
     assert load_system(tmp_path / "k" / "best.safetensors")[1]["train_config"]["optimizer"] == "sgd"
     # stage decoder: the transmitter stays the codec stage's; no [train.decoder] table -> [train.codec]'s settings
     train_main(base + ["--stage", "decoder", "--out-dir", str(tmp_path / "d"), "--snr-db-range", "20", "20",
-                       "--init-codec", str(tmp_path / "c" / "best.safetensors")])
+                       "--reconstruction", "log_mse", "--init-codec", str(tmp_path / "c" / "best.safetensors")])
     dec, dec_meta = load_system(tmp_path / "d" / "last.safetensors")
     assert dec_meta["stage"] == "decoder" and dec_meta["train_config"]["lr"] == 2e-3
+    assert dec_meta["train_config"]["reconstruction"] == "log_mse"
     assert all(torch.equal(v, dec.codec.encoder.state_dict()[k]) for k, v in codec.codec.encoder.state_dict().items())
     assert not all(torch.equal(v, dec.codec.decoder.state_dict()[k]) for k, v in codec.codec.decoder.state_dict().items())
     with pytest.raises(SystemExit, match="holds no codec weights|does not match"):
@@ -290,3 +291,26 @@ def test_snr_adaptive_decoder_trains_from_a_plain_codec(tmp_path, make_cifar_dir
     with pytest.raises(SystemExit, match="snr_min_db <= snr_max_db"):
         train_main(base + ["--out-dir", str(tmp_path / "bad"), "--snr-db-range", "5", "2"])
     assert not plain.codec.snr_adaptive
+
+
+def test_log_mse_weighs_every_batch_by_its_relative_error():
+    """``log_mse`` is 10 log10 of the batch MSE (minus the batch PSNR): its gradient is the MSE's divided by the
+    MSE, so a noisy batch (large errors) does not outweigh a clean one, unlike plain MSE."""
+    from sionna_semcomm.train import system_loss
+
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 8, 8)
+    grads = {}
+    for name, noise in (("clean", 0.01), ("noisy", 0.1)):
+        x_hat = (x + noise * torch.randn_like(x)).requires_grad_(True)
+        for rec in ("mse", "log_mse"):
+            loss, parts = system_loss({"x_hat": x_hat}, x, None, TrainConfig(reconstruction=rec))
+            (g,) = torch.autograd.grad(loss, x_hat)
+            grads[name, rec] = float(g.norm())
+            mse = float(((x_hat.detach() - x) ** 2).mean())
+            expected = 10 * torch.log10(torch.tensor(mse)) if rec == "log_mse" else mse
+            assert loss.item() == pytest.approx(float(expected), rel=1e-5) and parts["rec"] == pytest.approx(loss.item())
+    assert grads["noisy", "mse"] / grads["clean", "mse"] == pytest.approx(10, rel=0.1)  # error scale
+    assert grads["noisy", "log_mse"] / grads["clean", "log_mse"] == pytest.approx(0.1, rel=0.1)  # relative
+    with pytest.raises(ValueError, match="reconstruction"):
+        TrainConfig(reconstruction="l1")
