@@ -12,13 +12,13 @@ Run from the repository root, e.g. ``python docs/diagnostics/generator_seed_spre
 generator with 1 thread beside one other job). Writes ``CACHE/spread.json`` and prints a table.
 """
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 from sionna_semcomm.atomic import atomic_write_json
+from sionna_semcomm.results import read_runs
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--scenario", default="rayleigh_mnist")
@@ -54,7 +54,7 @@ for attack in args.attacks:
             run(["sionna_semcomm.link", "--systems", "mobilesc", "--snr-db", f"{args.snr_db:g}", "--attack", attack,
                  *target, "--attack-checkpoint", str(out / "best.safetensors"), "--seed", "0", "--out", str(result),
                  *common])
-        res = json.loads(result.read_text())["runs"][-1]["results"]
+        res = [r for r in read_runs(result) if r.get("complete")][-1]["results"]
         row = {"accuracy": res["accuracy"][0], "psnr": res["psnr"][0]}
         if attack == "semadv":
             row["target_accuracy"] = res["per_class"]["accuracy"][0][args.target_class]
