@@ -58,9 +58,9 @@ def attack_names() -> list[str]:
 
 
 def setup_args() -> argparse.ArgumentParser:
-    from .learned import SHIPPED_DEFENSES
+    from .learned import SHIPPED_VARIANTS
 
-    system_checkpoint = file_or_name(SHIPPED_DEFENSES)
+    system_checkpoint = file_or_name(SHIPPED_VARIANTS)
     attack_name = known_name("attack", attack_names)
     p = ArgumentParser(prog="python -m sionna_semcomm.attack", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -136,7 +136,7 @@ def setup_args() -> argparse.ArgumentParser:
 # ------------------------------------------------------------------------------------------ shared pieces
 def _load_scenario_system(scenario_name, checkpoint, device):
     from .checkpoints import CheckpointError, sha256_file
-    from .learned import SHIPPED_DEFENSES, pretrained_checkpoint
+    from .learned import SHIPPED_VARIANTS, pretrained_checkpoint
     from .scenario import ScenarioError, load_scenario
     from .semantic import load_system
     from .train import _registry as codec_registry
@@ -147,7 +147,7 @@ def _load_scenario_system(scenario_name, checkpoint, device):
         if scenario.images is None:
             raise ScenarioError(f"scenario {scenario.name!r} has no [images] section: no learned system to attack")
         sha = None
-        if checkpoint is None or checkpoint in SHIPPED_DEFENSES:
+        if checkpoint is None or checkpoint in SHIPPED_VARIANTS:
             checkpoint, sha = pretrained_checkpoint(scenario.name, model_config_for(scenario).codec, checkpoint)
         system, meta = load_system(checkpoint, sha, codec_registry(), device)
     except (ScenarioError, CheckpointError) as e:

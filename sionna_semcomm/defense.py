@@ -380,14 +380,14 @@ def _attack_label(attack) -> str:
 # ------------------------------------------------------------------------------------------ command line
 def setup_args():
     from .argtypes import ArgumentParser, file_or_name, finite_float, fraction, input_file, nonnegative_int, positive_int, psr_db
-    from .learned import SHIPPED_DEFENSES
+    from .learned import SHIPPED_VARIANTS
     from .train import add_run_args
 
     p = ArgumentParser(prog="python -m sionna_semcomm.defense",
                        description="Adversarial fine-tuning of a semantic system: at-pgm, at-semadv, semmixed.")
     p.add_argument("--scenario", default="rayleigh_cifar", help="scenario name or .toml path (default: %(default)s)")
     p.add_argument("--variant", choices=list(VARIANTS), help="defence (default: the scenario's [defense] variant, semmixed)")
-    p.add_argument("--checkpoint", type=file_or_name(SHIPPED_DEFENSES),
+    p.add_argument("--checkpoint", type=file_or_name(SHIPPED_VARIANTS),
                    help="system to harden (default: the weights shipped for the scenario)")
     p.add_argument("--generator", nargs="+", default=[], metavar="FILE", type=input_file,
                    help="trained generator checkpoints (python -m sionna_semcomm.attack train); each one's attack name "

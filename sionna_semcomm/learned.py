@@ -33,14 +33,15 @@ def pretrained_manifest() -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-#: ``--checkpoint`` values that name shipped variants instead of a file: the SemMixed-hardened system, and the
-#: system that classifies the received symbols (no reconstruction; the paper's Fig. 6 c/e setting)
-SHIPPED_DEFENSES = ("semmixed", "symbols")
+#: ``--checkpoint`` values that name shipped variants instead of a file: the SemMixed-hardened system, the
+#: system that classifies the received symbols (no reconstruction; the paper's Fig. 6 c/e setting), and the
+#: system whose codec was fine-tuned further on the ``log_mse`` loss (rayleigh_cifar only; README "Results")
+SHIPPED_VARIANTS = ("semmixed", "symbols", "logmse")
 
 
 def pretrained_checkpoint(scenario: str, codec: str, defense: str | None = None) -> tuple[Path, str]:
-    """Path and sha256 of the shipped weights for ``scenario`` and ``codec`` (``defense``: the adversarially
-    fine-tuned variant, e.g. ``"semmixed"``).
+    """Path and sha256 of the shipped weights for ``scenario`` and ``codec`` (``defense``: a shipped variant of
+    :data:`SHIPPED_VARIANTS`, e.g. ``"semmixed"``, the adversarially fine-tuned system).
 
     :raises CheckpointError: none shipped (the message lists what is).
     """
@@ -143,7 +144,7 @@ def learned_runner(codec: str, registry_factory=None):
             raise ValueError(f"scenario {scenario.name!r} has no [images] section: image systems cannot run on it")
         ckpt = options.extra.get("checkpoint")
         sha = None
-        if ckpt is None or ckpt in SHIPPED_DEFENSES:
+        if ckpt is None or ckpt in SHIPPED_VARIANTS:
             try:
                 ckpt, sha = pretrained_checkpoint(scenario.name, codec, ckpt)
             except CheckpointError as e:

@@ -1,20 +1,26 @@
 """The weights shipped with the package: present, sha256-checked, loadable, and used by default."""
 
 import pytest
+import torch
 
 from sionna_semcomm.checkpoints import CheckpointError, sha256_file
 from sionna_semcomm.learned import pretrained_attack_checkpoint, pretrained_checkpoint, pretrained_manifest
 from sionna_semcomm.semantic import load_system
 
 
-def test_manifest_digests_match_the_files():
+def test_every_manifest_entry_exists_with_its_digest():
+    from sionna_semcomm.learned import _weights_dir
+
     manifest = pretrained_manifest()
     assert "rayleigh_cifar-mobilesc" in manifest
     for key, entry in manifest.items():
-        path, sha = pretrained_checkpoint(*key.split("-", 1)) if key.endswith("mobilesc") else (None, None)
-        if path is not None:
-            assert sha256_file(path) == sha == entry["sha256"]
-        assert entry["command"].startswith("python -m sionna_semcomm.")
+        path = _weights_dir() / entry["file"]
+        assert path.is_file() and sha256_file(path) == entry["sha256"], key
+        assert entry["command"].startswith("python -m sionna_semcomm."), key
+        scenario, rest = key.split("-", 1)
+        if rest.startswith("mobilesc"):  # systems and their variants resolve by name
+            codec, _, variant = rest.partition("-")
+            assert pretrained_checkpoint(scenario, codec, variant or None) == (path, entry["sha256"]), key
 
 
 def test_default_cifar_system_loads_with_its_digest():
@@ -38,7 +44,6 @@ def test_unknown_scenario_has_no_default_weights():
 
 @pytest.mark.parametrize("scenario", ["rayleigh_cifar", "rayleigh_mnist"])
 def test_shipped_semmixed_weights_are_a_fine_tuned_copy_of_the_base_system(scenario):
-    import torch
 
     base, _ = load_system(*pretrained_checkpoint(scenario, "mobilesc"))
     hardened, meta = load_system(*pretrained_checkpoint(scenario, "mobilesc", "semmixed"))
@@ -70,3 +75,20 @@ def test_shipped_symbol_classifier_shares_the_shipped_codec(scenario):
     symbols = load_weights(*pretrained_checkpoint(scenario, "mobilesc", "symbols"))[0]
     assert _same_codec(symbols, base)
     assert symbols.keys() != base.keys()  # a classifier on the symbols, not the image classifier
+
+
+def test_logmse_variant_is_the_same_architecture_with_another_codec(tmp_path):
+    """``--checkpoint logmse``: rayleigh_cifar's system with a codec fine-tuned further (log_mse), nowhere else."""
+    from sionna_semcomm.argtypes import file_or_name
+    from sionna_semcomm.learned import SHIPPED_VARIANTS
+
+    base, _ = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc"))
+    variant, meta = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc", "logmse"))
+    assert variant.config == base.config and meta["stage"] == "classifier_finetune"
+    assert meta["init"]["codec"]["path"].endswith(".safetensors")  # its codec came from a codec-stage run
+    moved = [name for name, t in variant.codec.state_dict().items()
+             if t.dtype.is_floating_point and not torch.equal(t, base.codec.state_dict()[name])]
+    assert moved  # its own codec
+    assert file_or_name(SHIPPED_VARIANTS)("logmse") == "logmse"
+    with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_mnist'"):
+        pretrained_checkpoint("rayleigh_mnist", "mobilesc", "logmse")

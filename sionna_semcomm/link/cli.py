@@ -61,7 +61,7 @@ def _system_names() -> list[str]:
 
 
 def setup_args() -> argparse.ArgumentParser:
-    from ..learned import SHIPPED_DEFENSES
+    from ..learned import SHIPPED_VARIANTS
 
     p = ArgumentParser(prog="python -m sionna_semcomm.link", description=__doc__.split("\n\n")[0])
     p.add_argument("--scenario", default=DEFAULT_SCENARIO, help="scenario name or path to a .toml file (default: %(default)s)")
@@ -78,8 +78,9 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--num-images", type=positive_int, help="images per SNR point for image systems")
     p.add_argument("--batch-size", type=positive_int, help="frames/images per batch")
     p.add_argument("--data-dir", type=input_dir, help="dataset folder for image systems (else $SIONNA_SEMCOMM_DATA)")
-    p.add_argument("--checkpoint", type=file_or_name(SHIPPED_DEFENSES),
-                   help="learned systems: weights file, or 'semmixed' for the shipped hardened weights "
+    p.add_argument("--checkpoint", type=file_or_name(SHIPPED_VARIANTS),
+                   help="learned systems: weights file, or a shipped variant: 'semmixed' (hardened), 'symbols' "
+                   "(classifier on the received symbols), 'logmse' (rayleigh_cifar: codec fine-tuned on log_mse) "
                    "(default: the weights shipped for the scenario)")
     p.add_argument("--jpeg2000-mode", choices=["equal_budget", "fixed_rate"],
                    help="conventional links: equal OFDM budget or fixed JPEG2000 rate (default: the scenario's)")
