@@ -110,6 +110,8 @@ CLI_CASES = [
     (reproduce, ["all", "--out-dir", "/proc/r"], 2, r"--out-dir: /proc/r: cannot create files in /proc"),
     (reproduce, ["all", "--imagenet-dir", "{missing}"], 2, r"--imagenet-dir: no such folder"),
     (reproduce, ["fig10"], 2, r"invalid choice: 'fig10'"),
+    (reproduce, ["fig6", "--system", "svhn=logmse"], 2, r"--system: 'svhn=logmse': expected DATASET=CKPT with DATASET one of cifar10"),
+    (reproduce, ["fig6", "--system", "cifar10={missing}"], 2, r"--system: no such file: .*missing.json \(nor one of: semmixed"),
     # report
     (report, ["table4", "{missing}"], 2, r"files: no such file"),
     (report, ["table4", "{file}", "--snr-db", "inf"], 2, r"--snr-db: SNR must be finite"),

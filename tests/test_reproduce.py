@@ -178,3 +178,27 @@ def test_shipped_symbol_system_is_reused_only_on_the_same_codec():
     assert not _same_codec({"codec.w": torch.ones(3) * 2, "classifier.x": torch.ones(5)}, base)
     assert not _same_codec({"codec.v": torch.ones(3)}, base)
     assert not _same_codec({}, {})
+
+
+def test_reproduce_runs_on_a_chosen_undefended_system(tmp_path):
+    """``--system cifar10=logmse`` (or a file) replaces the shipped weights as the base of every step, and the
+    report names the system it ran on."""
+    import argparse
+
+    from sionna_semcomm.checkpoints import sha256_file
+    from sionna_semcomm.learned import pretrained_checkpoint
+    from sionna_semcomm.reproduce import QUICK, Pipeline
+    from sionna_semcomm.reproduce.cli import _report, setup_args
+
+    args = setup_args().parse_args(["fig6", "--system", "cifar10=logmse", "mnist=" + __file__])
+    assert args.system == [("rayleigh_cifar", "logmse"), ("rayleigh_mnist", __file__)]
+    pl = Pipeline(tmp_path / "out", QUICK, systems=dict(args.system), show_progress=False)
+    path, sha = pretrained_checkpoint("rayleigh_cifar", "mobilesc", "logmse")
+    assert pl.base_system("rayleigh_cifar") == {"path": str(path), "sha256": sha}
+    assert pl.base_system("rayleigh_mnist") == {"path": __file__, "sha256": sha256_file(__file__)}
+    with pytest.raises(SystemExit, match="--system logmse: no pretrained mobilesc weights ship for scenario 'rayleigh_mnist'"):
+        Pipeline(tmp_path / "out", QUICK, systems={"rayleigh_mnist": "logmse"}).base_system("rayleigh_mnist")
+    default = Pipeline(tmp_path / "out", QUICK).base_system("rayleigh_cifar")
+    assert default["sha256"] == pretrained_checkpoint("rayleigh_cifar", "mobilesc")[1] != sha
+    report = _report(tmp_path / "out", QUICK, argparse.Namespace(seed=0), pl.base_systems).read_text()
+    assert f"Undefended systems: rayleigh_cifar: `{path.name}` (sha256 {sha[:8]}...); rayleigh_mnist: " in report

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..argtypes import ArgumentParser, input_dir, output_dir, positive_int, seed, snr_db
+from ..argtypes import ArgumentParser, file_or_name, input_dir, output_dir, positive_int, seed, snr_db
 from ..atomic import atomic_write, atomic_write_json
 from ..executors import add_executor_arguments, executor_from_args
 from ..outputs import checked_out_dir
@@ -41,6 +41,9 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--imagenet-dir", type=input_dir,
                    help="a 10-class ImageNet folder (DIR/train/<class>/*.JPEG, DIR/test/<class>/...): "
                    "adds ImageNet-10 to fig6 and fig8, its MobileSC trained here first (no weights ship for it)")
+    p.add_argument("--system", nargs="+", type=_system_choice, default=[], metavar="DATASET=CKPT",
+                   help="the undefended system of a data set, in place of its shipped weights: a checkpoint file or a "
+                   "shipped variant (e.g. cifar10=logmse); its generators, defences and results are its own")
     p.add_argument("--quick", action="store_true", help="CI-sized: few images, 2 classes, 1 short epoch per training")
     p.add_argument("--out-dir", type=output_dir,
                    help="output folder (default: runs/reproduce, runs/reproduce-quick with --quick)")
@@ -60,6 +63,17 @@ def setup_args() -> argparse.ArgumentParser:
     add_executor_arguments(p, "step (training or evaluation)")
     p.add_argument("--no-progress", action="store_true")
     return p
+
+
+def _system_choice(text: str) -> tuple[str, str]:
+    """``DATASET=CKPT`` -> ``(scenario, CKPT)``; CKPT an existing file or a shipped variant's name."""
+    from ..learned import SHIPPED_VARIANTS
+
+    dataset, sep, ckpt = text.partition("=")
+    if not sep or dataset not in DATASET_SCENARIOS or not ckpt:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected DATASET=CKPT with DATASET one of "
+                                         f"{', '.join(DATASET_SCENARIOS)}")
+    return DATASET_SCENARIOS[dataset], file_or_name(SHIPPED_VARIANTS)(ckpt)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -93,7 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"error: {e}") from None
     executor = executor_from_args(args, device, evaluate=run_command, task_cpus=args.threads or 1)
     pl = Pipeline(out, preset, args.data_dir, args.seed, args.device, not args.no_progress, args.jobs, data_dirs,
-                  threads=threads if executor is None else (args.threads or 1), executor=executor)
+                  threads=threads if executor is None else (args.threads or 1), executor=executor,
+                  systems=dict(args.system))
     results = {}
     try:
         for name in names:
@@ -112,21 +127,25 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         if executor is not None:
             executor.shutdown()
-    report = _report(out, preset, args)
+    report = _report(out, preset, args, pl.base_systems)
     print(json.dumps({"out_dir": str(out), "report": str(report), "cache_hits": pl.cache.hits,
                       "cache_misses": pl.cache.misses, "experiments": names}))
     return results
 
 
-def _report(out: Path, preset, args) -> Path:
-    """``REPORT.md``: every finished experiment's section, in the paper's order."""
+def _report(out: Path, preset, args, base_systems: dict | None = None) -> Path:
+    """``REPORT.md``: every finished experiment's section, in the paper's order, after the run's sizes and the
+    undefended system of each data set (``base_systems``: scenario -> ``{"path", "sha256"}``)."""
     sizes = (f"test images: {preset.num_images or 'all'}; generator epochs: {preset.generator_epochs or 'the scenario [defense] value'}"
              + (f" (at most {preset.generator_steps} steps)" if preset.generator_steps else "")
              + f"; defence epochs: {preset.defense_epochs or 'the scenario [defense] value'}"
              + (f" (at most {preset.defense_steps} steps)" if preset.defense_steps else "") + f"; SNR {preset.snr_db:g} dB"
              + (f" (+ {', '.join(f'{v:g}' for v in preset.extra_snr_db)} dB in the matrix)" if preset.extra_snr_db else "")
              + f"; PSR {preset.psr_db:g} dB (matrix: {', '.join(f'{v:g}' for v in preset.psr_grid)} dB)")
+    systems = "; ".join(f"{scenario}: `{Path(s['path']).name}` (sha256 {s['sha256'][:8]}...)"
+                        for scenario, s in sorted((base_systems or {}).items()))
     sections = [f"# Reproduction report ({preset.name} preset, seed {args.seed})", "", sizes, "",
+                *([f"Undefended systems: {systems}", ""] if systems else []),
                 "Our numbers beside the paper's; each claim is checked with the threshold stated in "
                 "`sionna_semcomm/reproduce/experiments.py`. Regenerate with `python -m sionna_semcomm.reproduce all"
                 f"{' --quick' if preset.name == 'quick' else ''} --data-dir DIR`.", ""]

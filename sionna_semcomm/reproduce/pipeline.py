@@ -100,8 +100,10 @@ class Pipeline:
 
     def __init__(self, out_dir: str | Path, preset: Preset, data_dir: str | None = None, seed: int = 0,
                  device: str = "auto", show_progress: bool = True, jobs: int = 1, data_dirs: dict | None = None,
-                 threads: int | None = None, executor=None):
+                 threads: int | None = None, executor=None, systems: dict | None = None):
         self.out_dir = Path(out_dir)
+        self.systems = dict(systems or {})  # scenario -> its undefended system: a file or a shipped variant name
+        self.base_systems: dict = {}  # scenario -> {"path", "sha256"} of the undefended system used (for the report)
         self.data_dirs = dict(data_dirs or {})  # scenario -> data folder, where it is not data_dir
         self.jobs = max(1, int(jobs))
         self.threads = threads  # torch threads of each worker (None: the thread policy's share of the cores)
@@ -131,18 +133,32 @@ class Pipeline:
         print(f"[reproduce] {text}", file=sys.stderr, flush=True)
 
     def base_system(self, scenario: str) -> dict:
-        """The undefended system of ``scenario`` (path and sha256): the shipped weights, or, where none ship
-        (ImageNet-10), trained here with ``python -m sionna_semcomm.train`` (cached like every step)."""
+        """The undefended system of ``scenario`` (path and sha256): the one chosen for it (``systems``: a
+        checkpoint file, or a shipped variant such as ``logmse``), else the shipped weights, or, where none ship
+        (ImageNet-10), trained here with ``python -m sionna_semcomm.train`` (cached like every step). Every
+        generator, defence and result is keyed by its sha256, so another system never reuses them.
+
+        :raises SystemExit: a chosen variant that does not ship for ``scenario``.
+        """
+        if scenario not in self.base_systems:
+            self.base_systems[scenario] = self._find_base_system(scenario)
+        return self.base_systems[scenario]
+
+    def _find_base_system(self, scenario: str) -> dict:
         from ..checkpoints import CheckpointError
-        from ..learned import pretrained_checkpoint
+        from ..learned import SHIPPED_VARIANTS, pretrained_checkpoint
         from ..scenario import load_scenario
         from ..train import train_config_for
 
+        chosen = self.systems.get(scenario)
+        if chosen is not None and chosen not in SHIPPED_VARIANTS:
+            return {"path": str(chosen), "sha256": sha256_file(chosen)}
         try:
-            path, sha = pretrained_checkpoint(scenario, "mobilesc")
+            path, sha = pretrained_checkpoint(scenario, "mobilesc", chosen)
             return {"path": str(path), "sha256": sha}
-        except CheckpointError:
-            pass
+        except CheckpointError as e:
+            if chosen is not None:
+                raise SystemExit(f"error: --system {chosen}: {e}") from None
         epochs = self.preset.base_epochs or train_config_for(load_scenario(scenario)).epochs
         args = ["--scenario", scenario, "--epochs", str(epochs), *self._common(scenario), *self._caps()]
         config = {"argv": _without(args, ["--no-progress", "--device"])}
