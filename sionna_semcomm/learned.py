@@ -35,7 +35,7 @@ def pretrained_manifest() -> dict:
 
 #: ``--checkpoint`` values that name shipped variants instead of a file: the SemMixed-hardened system, the
 #: system that classifies the received symbols (no reconstruction; the paper's Fig. 6 c/e setting), and the
-#: system whose codec was fine-tuned further on the ``log_mse`` loss (rayleigh_cifar only; README "Results")
+#: system whose codec stage trained on the ``log_mse`` loss (README "Results of the shipped weights")
 SHIPPED_VARIANTS = ("semmixed", "symbols", "logmse")
 
 

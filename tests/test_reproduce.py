@@ -196,8 +196,8 @@ def test_reproduce_runs_on_a_chosen_undefended_system(tmp_path):
     path, sha = pretrained_checkpoint("rayleigh_cifar", "mobilesc", "logmse")
     assert pl.base_system("rayleigh_cifar") == {"path": str(path), "sha256": sha}
     assert pl.base_system("rayleigh_mnist") == {"path": __file__, "sha256": sha256_file(__file__)}
-    with pytest.raises(SystemExit, match="--system logmse: no pretrained mobilesc weights ship for scenario 'rayleigh_mnist'"):
-        Pipeline(tmp_path / "out", QUICK, systems={"rayleigh_mnist": "logmse"}).base_system("rayleigh_mnist")
+    with pytest.raises(SystemExit, match="--system logmse: no pretrained mobilesc weights ship for scenario 'rayleigh_imagenet10'"):
+        Pipeline(tmp_path / "out", QUICK, systems={"rayleigh_imagenet10": "logmse"}).base_system("rayleigh_imagenet10")
     default = Pipeline(tmp_path / "out", QUICK).base_system("rayleigh_cifar")
     assert default["sha256"] == pretrained_checkpoint("rayleigh_cifar", "mobilesc")[1] != sha
     report = _report(tmp_path / "out", QUICK, argparse.Namespace(seed=0), pl.base_systems).read_text()
