@@ -202,3 +202,25 @@ def test_reproduce_runs_on_a_chosen_undefended_system(tmp_path):
     assert default["sha256"] == pretrained_checkpoint("rayleigh_cifar", "mobilesc")[1] != sha
     report = _report(tmp_path / "out", QUICK, argparse.Namespace(seed=0), pl.base_systems).read_text()
     assert f"Undefended systems: rayleigh_cifar: `{path.name}` (sha256 {sha[:8]}...); rayleigh_mnist: " in report
+
+
+def test_a_reproduction_worker_stops_its_plan_when_a_command_is_interrupted(tmp_path, monkeypatch, capsys):
+    """A failed command does not stop the plan, an interrupted one (exit 130: Ctrl-C / SIGTERM) does."""
+    from sionna_semcomm.reproduce import pipeline, worker
+
+    ran = []
+
+    def fake(code):
+        def main(argv):
+            ran.append(argv[0])
+            raise SystemExit(code)
+        return lambda: main
+
+    monkeypatch.setitem(pipeline._MAINS, "fail", fake(1))
+    monkeypatch.setitem(pipeline._MAINS, "stop", fake(130))
+    monkeypatch.setitem(pipeline._MAINS, "ok", fake(0))
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps([{"module": m, "label": m, "argv": [m]} for m in ("fail", "ok", "stop", "ok")]))
+    assert worker.main([str(plan)]) == 130
+    assert ran == ["fail", "ok", "stop"]  # the last command was not started
+    assert "the plan's 1 other command(s) were not started" in capsys.readouterr().out

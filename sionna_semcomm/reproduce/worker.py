@@ -2,7 +2,8 @@
 
 ``PLAN.json`` is a list of ``{"module": "link" | "attack" | "defense" | "train", "label", "argv"}`` written by
 :meth:`~.pipeline.Pipeline.run` with ``jobs > 1``. Every command runs even when an earlier one failed; the
-exit status is 1 if any failed (each failure is printed with its label).
+exit status is 1 if any failed (each failure is printed with its label). An interrupted command (exit 130:
+Ctrl-C or SIGTERM, its finished work kept) ends the plan with exit status 130.
 
 :func:`run_command` runs one such command; it is also what a Ray task of ``reproduce --executor ray`` runs.
 """
@@ -57,10 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         raise SystemExit("usage: python -m sionna_semcomm.reproduce.worker PLAN.json")
-    failed = []
-    for task in json.loads(open(argv[0]).read()):
+    failed, tasks = [], json.loads(open(argv[0]).read())
+    for i, task in enumerate(tasks):
         print(f"== {task['module']} {task['label']}", flush=True)
         result = run_command(task)
+        if result["error"] == "exit 130":  # Ctrl-C or SIGTERM: the command kept its finished work; stop the plan
+            print(f"interrupted: {task['label']}; the plan's {len(tasks) - i - 1} other command(s) were not started",
+                  flush=True)
+            return 130
         if result["error"] is not None:
             failed.append(task["label"])
             print(f"!! {task['label']} failed: {result['error'].splitlines()[-1] if result['error'] else ''}", flush=True)
