@@ -869,7 +869,8 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=finite_float("learning rate"))
     p.add_argument("--reconstruction", choices=RECONSTRUCTION,
                    help="reconstruction loss: mse, log_mse (10 log10 of the batch MSE: every training SNR weighs "
-                        "alike) or bce (the paper's); default: the scenario's [train] reconstruction, mse")
+                        "alike) or bce (the paper's); default: the scenario's [train] / [train.<stage>] reconstruction "
+                        "(mse; log_mse in the codec stage of rayleigh_cifar and rayleigh_mnist)")
     p.add_argument("--snr-db-range", type=finite_float("SNR"), nargs=2, metavar=("LO", "HI"),
                    help="training SNRs drawn uniformly in [LO, HI] dB, one per batch (default: the scenario's [train] "
                         "snr_min_db, snr_max_db: 0 20); LO = HI trains at one SNR")

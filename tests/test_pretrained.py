@@ -44,7 +44,6 @@ def test_unknown_scenario_has_no_default_weights():
 
 @pytest.mark.parametrize("scenario", ["rayleigh_cifar", "rayleigh_mnist"])
 def test_shipped_semmixed_weights_are_a_fine_tuned_copy_of_the_base_system(scenario):
-
     base, _ = load_system(*pretrained_checkpoint(scenario, "mobilesc"))
     hardened, meta = load_system(*pretrained_checkpoint(scenario, "mobilesc", "semmixed"))
     assert meta["defense"]["variant"] == "semmixed" and meta["defense"]["clean_fraction"] == 0.5

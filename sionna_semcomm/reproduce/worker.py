@@ -23,8 +23,9 @@ def run_command(task: dict) -> dict:
 
     ``cwd``: the folder relative paths of ``argv`` are relative to; ``threads``: torch threads; ``log``: a file
     that receives the command's stdout and stderr (else they stay this process's). Returns ``{"label",
-    "seconds", "error"}`` (``error``: ``None``, or the failure's message / traceback): a failed command does not
-    raise, so the others of a plan or a Ray job go on.
+    "seconds", "error", "interrupted"}`` (``error``: ``None``, or the failure's message / traceback;
+    ``interrupted``: it exited 130, stopped by Ctrl-C or SIGTERM): a failed command does not raise, so the
+    others of a plan or a Ray job go on.
     """
     from ..runtime import apply_threads
     from .pipeline import _MAINS
@@ -33,7 +34,7 @@ def run_command(task: dict) -> dict:
         os.chdir(task["cwd"])
     if task.get("threads"):
         apply_threads(task["threads"])
-    started, error = time.time(), None
+    started, error, interrupted = time.time(), None, False
     log = open(task["log"], "a") if task.get("log") else None
     try:
         with contextlib.ExitStack() as stack:
@@ -44,14 +45,14 @@ def run_command(task: dict) -> dict:
                 _MAINS[task["module"]]()(task["argv"])
             except SystemExit as e:
                 if e.code not in (None, 0):
-                    error = f"exit {e.code}"
+                    error, interrupted = f"exit {e.code}", e.code == 130
             except Exception:  # noqa: BLE001 - reported to the caller, which goes on with the others
                 error = traceback.format_exc()
                 print(error, flush=True)
     finally:
         if log is not None:
             log.close()
-    return {"label": task["label"], "seconds": time.time() - started, "error": error}
+    return {"label": task["label"], "seconds": time.time() - started, "error": error, "interrupted": interrupted}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     for i, task in enumerate(tasks):
         print(f"== {task['module']} {task['label']}", flush=True)
         result = run_command(task)
-        if result["error"] == "exit 130":  # Ctrl-C or SIGTERM: the command kept its finished work; stop the plan
+        if result["interrupted"]:  # the command kept its finished work; stop the plan
             print(f"interrupted: {task['label']}; the plan's {len(tasks) - i - 1} other command(s) were not started",
                   flush=True)
             return 130
