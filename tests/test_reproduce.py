@@ -224,3 +224,33 @@ def test_a_reproduction_worker_stops_its_plan_when_a_command_is_interrupted(tmp_
     assert worker.main([str(plan)]) == 130
     assert ran == ["fail", "ok", "stop"]  # the last command was not started
     assert "the plan's 1 other command(s) were not started" in capsys.readouterr().out
+
+
+def test_killing_the_reproduction_stops_its_worker_processes():
+    """``kill PID`` of the main process (SIGTERM, a ``KeyboardInterrupt`` under ``interrupt_on_signals``, as
+    ``reproduce`` runs) or Ctrl-C: the ``--jobs N`` workers still running get SIGTERM and are waited for, so none
+    goes on after the main process."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from sionna_semcomm.reproduce.pipeline import stop_subprocesses_on_interrupt
+    from sionna_semcomm.train import interrupt_on_signals
+
+    procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) for _ in range(2)]
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM))
+    try:
+        with pytest.raises(KeyboardInterrupt), interrupt_on_signals():
+            with stop_subprocesses_on_interrupt([*procs, done], grace_s=0.1, timeout_s=20):
+                timer.start()
+                for p in procs:
+                    p.wait()
+    finally:
+        timer.cancel()
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [-signal.SIGTERM] * 2 and done.returncode == 0

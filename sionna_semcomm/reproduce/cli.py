@@ -109,18 +109,21 @@ def main(argv: list[str] | None = None) -> dict:
     pl = Pipeline(out, preset, args.data_dir, args.seed, args.device, not args.no_progress, args.jobs, data_dirs,
                   threads=threads if executor is None else (args.threads or 1), executor=executor,
                   systems=dict(args.system))
+    from ..train import interrupt_on_signals
+
     results = {}
     try:
-        for name in names:
-            started = time.time()
-            pl.note(f"{name} ...")
-            res = EXPERIMENTS[name](pl, datasets)
-            res["seconds"] = time.time() - started
-            atomic_write(out / f"{name}.md", lambda tmp, md=res["markdown"]: Path(tmp).write_text(md + "\n"))
-            atomic_write_json(out / f"{name}.json", {"preset": dataclasses.asdict(preset), "seed": args.seed,
-                                                     "data": res["data"], "figures": [str(f) for f in res["figures"]]})
-            results[name] = res
-            pl.note(f"{name} done in {res['seconds']:.0f} s")
+        with interrupt_on_signals():  # kill (SIGTERM) stops like Ctrl-C: the workers save their state first
+            for name in names:
+                started = time.time()
+                pl.note(f"{name} ...")
+                res = EXPERIMENTS[name](pl, datasets)
+                res["seconds"] = time.time() - started
+                atomic_write(out / f"{name}.md", lambda tmp, md=res["markdown"]: Path(tmp).write_text(md + "\n"))
+                atomic_write_json(out / f"{name}.json", {"preset": dataclasses.asdict(preset), "seed": args.seed,
+                                                         "data": res["data"], "figures": [str(f) for f in res["figures"]]})
+                results[name] = res
+                pl.note(f"{name} done in {res['seconds']:.0f} s")
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished steps are kept in {out}; run the same command again to continue", file=sys.stderr)
         raise SystemExit(130) from None

@@ -224,6 +224,8 @@ class Pipeline:
         chunks = [todo[i::n] for i in range(n)]
         stamp = f"{os.getpid()}-{id(todo)}"
 
+        procs: list = []
+
         def one(i):
             plan = logs / f"worker-{stamp}-{i}.json"
             atomic_write_json(plan, [{"module": t.module, "label": t.label,
@@ -231,13 +233,17 @@ class Pipeline:
                                      for t in chunks[i]])
             log = plan.with_suffix(".log")
             with open(log, "w") as f:
-                rc = subprocess.run([sys.executable, "-m", "sionna_semcomm.reproduce.worker", str(plan)], stdout=f,
-                                    stderr=subprocess.STDOUT, env=env).returncode
+                proc = subprocess.Popen([sys.executable, "-m", "sionna_semcomm.reproduce.worker", str(plan)], stdout=f,
+                                        stderr=subprocess.STDOUT, env=env)
+                procs.append(proc)
+                rc = proc.wait()
             if rc != 0:
                 raise RuntimeError(f"a reproduction worker failed (exit {rc}); log {log}:\n{log.read_text()[-3000:]}")
 
         with ThreadPoolExecutor(n) as pool:
-            list(pool.map(one, range(n)))
+            with stop_subprocesses_on_interrupt(procs):
+                for future in [pool.submit(one, i) for i in range(n)]:
+                    future.result()
 
     def _run_on_executor(self, todo: list[Task]) -> None:
         """Every command a task of ``self.executor`` (Ray: :func:`.worker.run_command` in a worker, declaring its
@@ -412,3 +418,27 @@ def _without(argv: list[str], flags: list[str]) -> list[str]:
         skip = False
         out.append(a)
     return out
+
+
+@contextlib.contextmanager
+def stop_subprocesses_on_interrupt(procs: list, grace_s: float = 3, timeout_s: float = 600):
+    """On ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM under :func:`~sionna_semcomm.train.interrupt_on_signals`),
+    send SIGTERM to every process of ``procs`` (``subprocess.Popen``, appended as they start) still running after
+    ``grace_s`` seconds and wait for them (at most ``timeout_s`` each), so that workers save their resume state
+    before this process exits: a ``kill`` of the main process alone stops the whole reproduction."""
+    import subprocess
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        running = [p for p in list(procs) if p.poll() is None]
+        for p in running:  # a terminal's Ctrl-C reached them too: a few seconds to stop on their own first
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(grace_s)
+        for p in running:
+            if p.poll() is None:
+                p.terminate()
+        for p in running:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout_s)
+        raise
