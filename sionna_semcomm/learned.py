@@ -35,7 +35,8 @@ def pretrained_manifest() -> dict:
 
 #: ``--checkpoint`` values that name shipped variants instead of a file: the SemMixed-hardened system, the
 #: system that classifies the received symbols (no reconstruction; the paper's Fig. 6 c/e setting), and the
-#: system whose codec stage trained on the ``log_mse`` loss (README "Results of the shipped weights")
+#: system whose codec stage trained on the ``log_mse`` loss (MNIST only; README "Results of the shipped weights
+#: (MNIST)": CIFAR-10's shipped weights are already trained on it)
 SHIPPED_VARIANTS = ("semmixed", "symbols", "logmse")
 
 

@@ -181,7 +181,7 @@ def test_shipped_symbol_system_is_reused_only_on_the_same_codec():
 
 
 def test_reproduce_runs_on_a_chosen_undefended_system(tmp_path):
-    """``--system cifar10=logmse`` (or a file) replaces the shipped weights as the base of every step, and the
+    """``--system mnist=logmse`` (or a file) replaces the shipped weights as the base of every step, and the
     report names the system it ran on."""
     import argparse
 
@@ -190,18 +190,19 @@ def test_reproduce_runs_on_a_chosen_undefended_system(tmp_path):
     from sionna_semcomm.reproduce import QUICK, Pipeline
     from sionna_semcomm.reproduce.cli import _report, setup_args
 
-    args = setup_args().parse_args(["fig6", "--system", "cifar10=logmse", "mnist=" + __file__])
-    assert args.system == [("rayleigh_cifar", "logmse"), ("rayleigh_mnist", __file__)]
+    args = setup_args().parse_args(["fig6", "--system", "mnist=logmse", "cifar10=" + __file__])
+    assert args.system == [("rayleigh_mnist", "logmse"), ("rayleigh_cifar", __file__)]
     pl = Pipeline(tmp_path / "out", QUICK, systems=dict(args.system), show_progress=False)
-    path, sha = pretrained_checkpoint("rayleigh_cifar", "mobilesc", "logmse")
-    assert pl.base_system("rayleigh_cifar") == {"path": str(path), "sha256": sha}
-    assert pl.base_system("rayleigh_mnist") == {"path": __file__, "sha256": sha256_file(__file__)}
+    path, sha = pretrained_checkpoint("rayleigh_mnist", "mobilesc", "logmse")
+    assert pl.base_system("rayleigh_mnist") == {"path": str(path), "sha256": sha}
+    assert pl.base_system("rayleigh_cifar") == {"path": __file__, "sha256": sha256_file(__file__)}
     with pytest.raises(SystemExit, match="--system logmse: no pretrained mobilesc weights ship for scenario 'rayleigh_imagenet10'"):
         Pipeline(tmp_path / "out", QUICK, systems={"rayleigh_imagenet10": "logmse"}).base_system("rayleigh_imagenet10")
-    default = Pipeline(tmp_path / "out", QUICK).base_system("rayleigh_cifar")
-    assert default["sha256"] == pretrained_checkpoint("rayleigh_cifar", "mobilesc")[1] != sha
+    default = Pipeline(tmp_path / "out", QUICK).base_system("rayleigh_mnist")
+    assert default["sha256"] == pretrained_checkpoint("rayleigh_mnist", "mobilesc")[1] != sha
     report = _report(tmp_path / "out", QUICK, argparse.Namespace(seed=0), pl.base_systems).read_text()
-    assert f"Undefended systems: rayleigh_cifar: `{path.name}` (sha256 {sha[:8]}...); rayleigh_mnist: " in report
+    assert (f"Undefended systems: rayleigh_cifar: `test_reproduce.py` (sha256 {sha256_file(__file__)[:8]}...); "
+            f"rayleigh_mnist: `{path.name}` (sha256 {sha[:8]}...)") in report
 
 
 def test_a_reproduction_worker_stops_its_plan_when_a_command_is_interrupted(tmp_path, monkeypatch, capsys):

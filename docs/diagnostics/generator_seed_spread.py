@@ -9,7 +9,8 @@ nothing. Finished generators and evaluations in ``--cache`` are reused (one fold
 
 Run from the repository root, e.g. ``python docs/diagnostics/generator_seed_spread.py --scenario rayleigh_mnist
 --attacks pgm semadv --seeds 0 1 2 3 4 --epochs 3 --cache runs/spread`` (the README's MNIST figures; ~80 s per
-generator with 1 thread beside one other job). Writes ``CACHE/spread.json`` and prints a table.
+generator with 1 thread beside one other job; CIFAR-10 as the reproduction trains them: ``--scenario
+rayleigh_cifar --epochs 5 --max-steps 200``). Writes ``CACHE/spread.json`` and prints a table.
 """
 import argparse
 import statistics
@@ -25,6 +26,7 @@ p.add_argument("--scenario", default="rayleigh_mnist")
 p.add_argument("--attacks", nargs="+", choices=("pgm", "semadv"), default=["pgm", "semadv"])
 p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
 p.add_argument("--epochs", type=int, default=3)
+p.add_argument("--max-steps", type=int, help="optimizer-step cap of every generator (the CIFAR-10 reproduction: 200)")
 p.add_argument("--psr-db", type=float, default=-6.0)
 p.add_argument("--snr-db", type=float, default=10.0)
 p.add_argument("--target-class", type=int, default=2, help="SemAdv's targeted class")
@@ -47,7 +49,8 @@ for attack in args.attacks:
     for seed in args.seeds:
         out = args.cache / f"{attack}-s{seed}"
         if not (out / "best.safetensors").is_file():
-            run(["sionna_semcomm.attack", "train", "--attack", attack, *target, "--epochs", str(args.epochs),
+            cap = ["--max-steps", str(args.max_steps)] if args.max_steps else []
+            run(["sionna_semcomm.attack", "train", "--attack", attack, *target, "--epochs", str(args.epochs), *cap,
                  "--seed", str(seed), "--out-dir", str(out), *common])
         result = args.cache / f"eval-{attack}-s{seed}.json"
         if not result.is_file():
@@ -61,7 +64,7 @@ for attack in args.attacks:
         figures.setdefault(attack, {})[seed] = row
 
 summary = {}
-print(f"\n{args.scenario}: {args.epochs}-epoch generators, PSR {args.psr_db:g} dB, SNR {args.snr_db:g} dB, "
+print(f"\n{args.scenario}: {args.epochs}-epoch generators{f' (at most {args.max_steps} steps)' if args.max_steps else ''}, PSR {args.psr_db:g} dB, SNR {args.snr_db:g} dB, "
       f"training seeds {args.seeds}\n")
 print("| attack | figure | per seed | mean | sd | min–max |\n|---|---|---|---|---|---|")
 for attack, per_seed in figures.items():

@@ -1,5 +1,6 @@
-"""The learning curves of the shipped rayleigh_cifar weights (three stages + the symbol classifier) in one figure,
-with the `logmse` variant's continuation of stages 1 and 3.
+"""The learning curves of the shipped rayleigh_cifar weights in one figure: stages 1-3 of the recipe, their
+continuation (stage 4: the codec on log_mse; stage 5: stage 3 again on that codec) and the symbol classifier
+(trained by the reproduction on the shipped codec).
 
 Run from the repository root: python docs/training/learning_curves.py (reads the histories beside this file,
 copies of the runs' history.json, and writes docs/learning_curve_rayleigh_cifar.png)."""
@@ -15,10 +16,10 @@ fig, ax = plt.subplots(1, 3, figsize=(15, 4))
 s = [e["step"] for e in h["codec"]]
 ax[0].plot(s, [e["val_psnr"] for e in h["codec"]], "o-", label="validation PSNR at 10 dB (407 exact images)")
 ax[0].plot([s[-1] + e["step"] for e in h["logmse_codec"]], [e["val_psnr"] for e in h["logmse_codec"]], "^-",
-           label="logmse variant: 12,000 more steps on log_mse, lr 1e-4\n(decays at 3.2k-4k and 9.6k-12k)")
-ax[0].set(xlabel="optimizer step (batch 128)", ylabel="PSNR [dB]", title="stage 1: codec (WSD, decay from step 8,000)")
+           label="stage 4: 12,000 more steps on log_mse, lr 1e-4\n(decays at 3.2k-4k and 9.6k-12k)")
+ax[0].set(xlabel="optimizer step (batch 128)", ylabel="PSNR [dB]", title="stages 1 and 4: codec (stage 1 decays from 8k)")
 ax0b = ax[0].twinx()
-ax0b.plot(s, [e["train_loss"] for e in h["codec"]], "s--", color="gray", label="training MSE (SNR 0-20 dB, augmented; shipped)")
+ax0b.plot(s, [e["train_loss"] for e in h["codec"]], "s--", color="gray", label="training MSE (SNR 0-20 dB, augmented; stage 1)")
 ax0b.set_ylabel("training MSE")
 lines = ax[0].get_legend_handles_labels(), ax0b.get_legend_handles_labels()  # one legend, drawn above both axes
 ax0b.legend(lines[0][0] + lines[1][0], lines[0][1] + lines[1][1], loc="center right", fontsize=7)
@@ -27,10 +28,11 @@ ax[1].plot(s, [e["val_accuracy"] for e in h["classifier"]], "o-", label="validat
 ax[1].axvline(10000, color="gray", ls=":", label="10k: end of the first schedule (selected)")
 ax[1].set(xlabel="optimizer step (batch 128)", ylabel="accuracy", title="stage 2: classifier on clean images")
 ax[1].legend(fontsize=8)
-for k, lab in (("finetune", "image classifier on reconstructions"), ("symbols", "symbol classifier"),
-               ("logmse_finetune", "logmse variant: shipped classifier, 3,000 more steps on its codec")):
+for k, lab in (("finetune", "stage 3: image classifier on reconstructions"),
+               ("logmse_finetune", "stage 5: stage 3's classifier, 3,000 more steps on the stage-4 codec"),
+               ("symbols", "symbol classifier (shipped codec)")):
     ax[2].plot([e["step"] for e in h[k]], [e["val_accuracy"] for e in h[k]], "o-", label=lab)
-ax[2].set(xlabel="optimizer step (batch 128)", ylabel="accuracy at 10 dB", title="stage 3: classifiers at 10 dB (codec frozen)")
+ax[2].set(xlabel="optimizer step (batch 128)", ylabel="accuracy at 10 dB", title="stages 3 and 5: classifiers at 10 dB")
 ax[2].legend(loc="center right", fontsize=7)
 fig.tight_layout()
 fig.savefig("docs/learning_curve_rayleigh_cifar.png", dpi=100)
