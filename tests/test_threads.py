@@ -106,11 +106,18 @@ def test_reproduce_workers_get_their_share(tmp_path, monkeypatch):
 
     seen = []
 
-    def fake_run(cmd, stdout, stderr, env):
-        seen.append(env)
-        return subprocess.CompletedProcess(cmd, 0)
+    class FakeWorker:  # a worker process that exits at once
+        def __init__(self, cmd, stdout, stderr, env):
+            seen.append(env)
+            self.returncode = 0
 
-    monkeypatch.setattr(subprocess, "run", fake_run)
+        def wait(self, timeout=None):
+            return 0
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakeWorker)
     pl = Pipeline(tmp_path, QUICK, jobs=2, threads=3)
     pl._run_parallel([_Task("a"), _Task("b")])
     assert len(seen) == 2 and all(e[THREADS_ENV] == "3" and e["OMP_NUM_THREADS"] == "3" for e in seen)
