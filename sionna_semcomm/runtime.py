@@ -7,6 +7,7 @@ generators from :func:`make_generator`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -189,3 +190,26 @@ def add_threads_argument(parser) -> None:
     parser.add_argument("--threads", type=positive_int,
                         help="torch CPU threads (default: the usable cores not kept busy by other processes, shared "
                              f"among the workers of the job; ${THREADS_ENV} or $OMP_NUM_THREADS override)")
+
+
+@contextlib.contextmanager
+def interrupt_on_signals():
+    """Ctrl-C and ``kill`` (SIGTERM) stop a training (or a reproduction) the same way: as a ``KeyboardInterrupt``
+    that the trainers answer by saving their resume state (and ``reproduce`` by stopping its workers). (A command started in the background of a non-interactive shell
+    inherits an ignored SIGINT; it is restored here so that ``kill -INT`` works too.)"""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    saved = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

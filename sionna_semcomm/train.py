@@ -46,7 +46,7 @@ from .checkpoints import CheckpointError, load_resume_state, load_state_into
 from .link.ofdm import OFDMLink
 from .metrics import psnr
 from .outputs import checked_out_dir
-from .runtime import make_generator, resolve_device
+from .runtime import interrupt_on_signals, make_generator, resolve_device
 from .scenario import ScenarioError, load_scenario
 from .semantic import ModelConfig, SemanticSystem
 
@@ -1043,29 +1043,6 @@ def build_trainer(args, argv, scenario, mcfg, tcfg, device) -> tuple[Trainer, Pa
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     return trainer, out_dir
-
-
-@contextlib.contextmanager
-def interrupt_on_signals():
-    """Ctrl-C and ``kill`` (SIGTERM) stop a training the same way: as a ``KeyboardInterrupt`` that the trainers
-    answer by saving their resume state. (A command started in the background of a non-interactive shell
-    inherits an ignored SIGINT; it is restored here so that ``kill -INT`` works too.)"""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    saved = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
 
 
 def run_training(trainer, out_dir, resume: bool, max_steps: int | None, show_progress: bool,

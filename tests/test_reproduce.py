@@ -238,7 +238,7 @@ def test_killing_the_reproduction_stops_its_worker_processes():
     import threading
 
     from sionna_semcomm.reproduce.pipeline import stop_subprocesses_on_interrupt
-    from sionna_semcomm.train import interrupt_on_signals
+    from sionna_semcomm.runtime import interrupt_on_signals
 
     procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) for _ in range(2)]
     done = subprocess.Popen([sys.executable, "-c", "pass"])

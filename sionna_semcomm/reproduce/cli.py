@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
     pl = Pipeline(out, preset, args.data_dir, args.seed, args.device, not args.no_progress, args.jobs, data_dirs,
                   threads=threads if executor is None else (args.threads or 1), executor=executor,
                   systems=dict(args.system))
-    from ..train import interrupt_on_signals
+    from ..runtime import interrupt_on_signals
 
     results = {}
     try:

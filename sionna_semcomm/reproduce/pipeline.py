@@ -422,7 +422,7 @@ def _without(argv: list[str], flags: list[str]) -> list[str]:
 
 @contextlib.contextmanager
 def stop_subprocesses_on_interrupt(procs: list, grace_s: float = 3, timeout_s: float = 600):
-    """On ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM under :func:`~sionna_semcomm.train.interrupt_on_signals`),
+    """On ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM under :func:`~sionna_semcomm.runtime.interrupt_on_signals`),
     send SIGTERM to every process of ``procs`` (``subprocess.Popen``, appended as they start) still running after
     ``grace_s`` seconds and wait for them (at most ``timeout_s`` each), so that workers save their resume state
     before this process exits: a ``kill`` of the main process alone stops the whole reproduction."""
