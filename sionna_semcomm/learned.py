@@ -33,21 +33,21 @@ def pretrained_manifest() -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-#: ``--checkpoint`` values that name shipped variants instead of a file: the SemMixed-hardened system, the
-#: system that classifies the received symbols (no reconstruction; the paper's Fig. 6 c/e setting), and the
-#: system whose codec stage trained on the ``log_mse`` loss (MNIST only; README "Results of the shipped weights
-#: (MNIST)": CIFAR-10's shipped weights are already trained on it)
-SHIPPED_VARIANTS = ("semmixed", "symbols", "logmse")
+#: ``--checkpoint`` values that name shipped variants instead of a file: the SemMixed-hardened system and the
+#: system that classifies the received symbols (no reconstruction; the paper's Fig. 6 c/e setting). A candidate
+#: system ships as a variant first (``<scenario>-mobilesc-<name>`` in the manifest, its name added here) and
+#: becomes the default with ``python -m sionna_semcomm.reproduce.ship --promote <name>``
+SHIPPED_VARIANTS = ("semmixed", "symbols")
 
 
-def pretrained_checkpoint(scenario: str, codec: str, defense: str | None = None) -> tuple[Path, str]:
-    """Path and sha256 of the shipped weights for ``scenario`` and ``codec`` (``defense``: a shipped variant of
+def pretrained_checkpoint(scenario: str, codec: str, variant: str | None = None) -> tuple[Path, str]:
+    """Path and sha256 of the shipped weights for ``scenario`` and ``codec`` (``variant``: a shipped variant of
     :data:`SHIPPED_VARIANTS`, e.g. ``"semmixed"``, the adversarially fine-tuned system).
 
     :raises CheckpointError: none shipped (the message lists what is).
     """
     manifest = pretrained_manifest()
-    key = f"{scenario}-{codec}" + (f"-{defense}" if defense else "")
+    key = f"{scenario}-{codec}" + (f"-{variant}" if variant else "")
     if key not in manifest:
         raise CheckpointError(f"no pretrained {codec} weights ship for scenario {scenario!r} (shipped: "
                               f"{', '.join(sorted(manifest)) or 'none'}); train one with python -m sionna_semcomm.train "

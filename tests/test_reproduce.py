@@ -181,7 +181,7 @@ def test_shipped_symbol_system_is_reused_only_on_the_same_codec():
 
 
 def test_reproduce_runs_on_a_chosen_undefended_system(tmp_path):
-    """``--system mnist=logmse`` (or a file) replaces the shipped weights as the base of every step, and the
+    """``--system mnist=semmixed`` (or a file) replaces the shipped weights as the base of every step, and the
     report names the system it ran on."""
     import argparse
 
@@ -190,14 +190,14 @@ def test_reproduce_runs_on_a_chosen_undefended_system(tmp_path):
     from sionna_semcomm.reproduce import QUICK, Pipeline
     from sionna_semcomm.reproduce.cli import _report, setup_args
 
-    args = setup_args().parse_args(["fig6", "--system", "mnist=logmse", "cifar10=" + __file__])
-    assert args.system == [("rayleigh_mnist", "logmse"), ("rayleigh_cifar", __file__)]
+    args = setup_args().parse_args(["fig6", "--system", "mnist=semmixed", "cifar10=" + __file__])
+    assert args.system == [("rayleigh_mnist", "semmixed"), ("rayleigh_cifar", __file__)]
     pl = Pipeline(tmp_path / "out", QUICK, systems=dict(args.system), show_progress=False)
-    path, sha = pretrained_checkpoint("rayleigh_mnist", "mobilesc", "logmse")
+    path, sha = pretrained_checkpoint("rayleigh_mnist", "mobilesc", "semmixed")
     assert pl.base_system("rayleigh_mnist") == {"path": str(path), "sha256": sha}
     assert pl.base_system("rayleigh_cifar") == {"path": __file__, "sha256": sha256_file(__file__)}
-    with pytest.raises(SystemExit, match="--system logmse: no pretrained mobilesc weights ship for scenario 'rayleigh_imagenet10'"):
-        Pipeline(tmp_path / "out", QUICK, systems={"rayleigh_imagenet10": "logmse"}).base_system("rayleigh_imagenet10")
+    with pytest.raises(SystemExit, match="--system semmixed: no pretrained mobilesc weights ship for scenario 'rayleigh_imagenet10'"):
+        Pipeline(tmp_path / "out", QUICK, systems={"rayleigh_imagenet10": "semmixed"}).base_system("rayleigh_imagenet10")
     default = Pipeline(tmp_path / "out", QUICK).base_system("rayleigh_mnist")
     assert default["sha256"] == pretrained_checkpoint("rayleigh_mnist", "mobilesc")[1] != sha
     report = _report(tmp_path / "out", QUICK, argparse.Namespace(seed=0), pl.base_systems).read_text()

@@ -43,7 +43,7 @@ def setup_args() -> argparse.ArgumentParser:
                    "adds ImageNet-10 to fig6 and fig8, its MobileSC trained here first (no weights ship for it)")
     p.add_argument("--system", nargs="+", type=_system_choice, default=[], metavar="DATASET=CKPT",
                    help="the undefended system of a data set, in place of its shipped weights: a checkpoint file or a "
-                   "shipped variant (e.g. mnist=logmse); its generators, defences and results are its own")
+                   "shipped variant (e.g. mnist=semmixed); its generators, defences and results are its own")
     p.add_argument("--quick", action="store_true", help="CI-sized: few images, 2 classes, 1 short epoch per training")
     p.add_argument("--out-dir", type=output_dir,
                    help="output folder (default: runs/reproduce, runs/reproduce-quick with --quick)")

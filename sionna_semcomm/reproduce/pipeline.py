@@ -134,7 +134,7 @@ class Pipeline:
 
     def base_system(self, scenario: str) -> dict:
         """The undefended system of ``scenario`` (path and sha256): the one chosen for it (``systems``: a
-        checkpoint file, or a shipped variant such as ``logmse``), else the shipped weights, or, where none ship
+        checkpoint file, or a shipped variant such as ``semmixed``), else the shipped weights, or, where none ship
         (ImageNet-10), trained here with ``python -m sionna_semcomm.train`` (cached like every step). Every
         generator, defence and result is keyed by its sha256, so another system never reuses them.
 
