@@ -33,6 +33,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write, atomic_write_json
 from ..checkpoints import sha256_file
+from .pipeline import DATASET_SCENARIOS
 
 __all__ = ["find_trained", "generator_entry", "semmixed_entry", "symbols_entry", "promote", "ship", "merge_docs"]
 
@@ -45,6 +46,7 @@ TRAINED = {
     "mobilesc-symbols": ("systems", "mobilesc-symbols", "codec", None),
 }
 REPO_FILES = "sionna_semcomm/assets/weights/"
+DATASET_ORDER = tuple(DATASET_SCENARIOS)  # the sections of an experiment that holds several data sets, in this order
 
 
 def find_trained(cache: Path, kind: str, label: str, key: str, sha: str) -> Path:
@@ -183,7 +185,7 @@ def _sections(markdown: str) -> tuple[str, dict[str, str]]:
     """Split an experiment's markdown into its heading and ``{dataset: section}`` (``**<dataset>**`` blocks)."""
     head, parts, current = [], {}, None
     for line in markdown.splitlines():
-        if line.startswith("**") and line[2:].split("**")[0] in ("cifar10", "mnist"):
+        if line.startswith("**") and line[2:].split("**")[0] in DATASET_ORDER:
             current = line[2:].split("**")[0]
             parts[current] = []
         (parts[current] if current else head).append(line)
@@ -198,15 +200,16 @@ def merge_docs(run: Path, docs: Path, order=("table3", "table4", "fig6", "fig7",
             continue
         new_md, new_js = (run / f"{name}.md").read_text(), json.loads((run / f"{name}.json").read_text())
         old_md_path, old_js_path = docs / f"{name}.md", docs / f"{name}.json"
-        datasets = set(new_js.get("data", {})) & {"cifar10", "mnist"}
+        datasets = set(new_js.get("data", {})) & set(DATASET_ORDER)
         if old_md_path.is_file() and datasets:
             old_head, old_parts = _sections(old_md_path.read_text())
             new_head, new_parts = _sections(new_md)
             parts = {**old_parts, **new_parts}
-            new_md = "\n\n".join([new_head] + [parts[d] for d in ("cifar10", "mnist") if d in parts]) + "\n"
+            new_md = "\n\n".join([new_head] + [parts[d] for d in DATASET_ORDER if d in parts]) + "\n"
             old_js = json.loads(old_js_path.read_text())
             kept = {d: v for d, v in old_js.get("data", {}).items() if d not in datasets}
-            new_js["data"] = {**kept, **new_js["data"]}
+            merged_data = {**kept, **new_js["data"]}
+            new_js["data"] = {d: merged_data[d] for d in sorted(merged_data, key=DATASET_ORDER.index)}
             new_js["figures"] = ([f for f in old_js.get("figures", []) if not any(f"_{d}" in f for d in datasets)]
                                  + new_js.get("figures", []))
             if kept:  # the run's preset for its datasets, the earlier runs' for the others
