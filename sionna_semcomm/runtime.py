@@ -195,8 +195,9 @@ def add_threads_argument(parser) -> None:
 @contextlib.contextmanager
 def interrupt_on_signals():
     """Ctrl-C and ``kill`` (SIGTERM) stop a training (or a reproduction) the same way: as a ``KeyboardInterrupt``
-    that the trainers answer by saving their resume state (and ``reproduce`` by stopping its workers). (A command started in the background of a non-interactive shell
-    inherits an ignored SIGINT; it is restored here so that ``kill -INT`` works too.)"""
+    that the trainers answer by saving their resume state (and ``reproduce`` by stopping its workers). (A command
+    started in the background of a non-interactive shell inherits an ignored SIGINT; it is restored here so that
+    ``kill -INT`` works too.)"""
     import signal
     import threading
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -73,6 +74,11 @@ def _validation(entry: dict) -> dict:
     return {k[4:]: round(v, 4) for k, v in entry.items() if k.startswith("val_") and isinstance(v, (int, float))}
 
 
+def _lowest_val_loss(history: dict) -> dict:
+    """The history entry the trainer kept as ``best`` (generators, defences: the lowest validation loss)."""
+    return min(history["history"], key=lambda e: e.get("val_loss", float("inf")))
+
+
 def _command(text: str, renames: dict[str, str]) -> str:
     for old, new in renames.items():
         text = text.replace(old, new)
@@ -93,11 +99,11 @@ def generator_entry(folder: Path, name: str, description: str, renames: dict[str
                     device: str, reproduction: str) -> dict:
     """Manifest entry of a generator folder (selected epoch: lowest validation loss, as the trainer keeps)."""
     history = json.loads((folder / "history.json").read_text())
-    best = min(history["history"], key=lambda e: e.get("val_loss", float("inf")))
+    best = _lowest_val_loss(history)
     entry = {"file": f"{name}.safetensors", "description": description, **_common(folder, history, renames, system,
                                                                                   sha, device)}
     entry["training_data"] = (entry["training_data"] or {}).get("description")
-    psr = history["metadata"]["command"].split("--psr-db ")[1].split()[0] if "--psr-db " in entry["command"] else None
+    psr = entry["command"].split("--psr-db ")[1].split()[0] if "--psr-db " in entry["command"] else None
     entry.update({"psr_db": float(psr) if psr else None, "validation": _validation(best), "reproduction": reproduction})
     return entry
 
@@ -106,7 +112,7 @@ def semmixed_entry(folder: Path, name: str, renames: dict[str, str], system: str
                    reproduction: str, previous: dict | None) -> dict:
     """Manifest entry of the SemMixed folder; the description and selection rule are kept from ``previous``."""
     history = json.loads((folder / "history.json").read_text())
-    best = min(history["history"], key=lambda e: e.get("val_loss", float("inf")))
+    best = _lowest_val_loss(history)
     entry = {**(previous or {}), "file": f"{name}.safetensors",
              **_common(folder, history, renames, system, sha, device), "validation": _validation(best)}
     entry["command"] = f"{reproduction} (step: {entry['command']})"
@@ -171,13 +177,11 @@ def ship(run: Path, scenario: str, weights: Path, device: str, reproduction: str
                                  f"{promote_variant}); that file became {scenario}-mobilesc.safetensors (the same sha256)")
     if write:
         if promote_variant:
-            shutil.copyfile(weights / manifest[source]["file"], weights / out[system]["file"])
-            (weights / manifest[source]["file"]).unlink()
+            os.replace(weights / manifest[source]["file"], weights / out[system]["file"])  # a rename: atomic
         for name, path in files.items():
             atomic_write(weights / out[name]["file"], lambda tmp, path=path: shutil.copyfile(path, tmp))
             assert sha256_file(weights / out[name]["file"]) == out[name]["sha256"]
-        atomic_write(weights / "manifest.json",
-                     lambda tmp: Path(tmp).write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n"))
+        atomic_write_json(weights / "manifest.json", out)
     return out
 
 
