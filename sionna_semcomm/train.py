@@ -2,8 +2,9 @@
 
 Loss (paper Eq. 9): ``w_rec * reconstruction + w_cls * cross-entropy``; reconstruction is MSE by default,
 ``log_mse`` (``10 log10`` of the batch's MSE: minus its PSNR up to a constant, so that every batch's SNR weighs
-alike instead of the noisiest batches' large errors dominating the gradient) or the paper's binary
-cross-entropy between the recovered and the original image. Adam (lr 5e-4,
+alike instead of the noisiest batches' large errors dominating the gradient), ``log_mse_ssim`` (``log_mse`` plus
+``10 log10(1 - SSIM)`` of the batch: both terms in dB, weighed alike) or the paper's binary cross-entropy between
+the recovered and the original image. Adam (lr 5e-4,
 beta1 0.5), an SNR drawn uniformly per batch from the scenario's training range, a fresh channel
 realization per example (the link's channel stream). A validation split is carved from the training data
 (never the test set) and evaluated at ``val_snr_db`` after every epoch.
@@ -44,7 +45,7 @@ from . import distributed
 from .atomic import atomic_write, atomic_write_json
 from .checkpoints import CheckpointError, load_resume_state, load_state_into
 from .link.ofdm import OFDMLink
-from .metrics import psnr
+from .metrics import psnr, ssim
 from .outputs import checked_out_dir
 from .runtime import interrupt_on_signals, make_generator, resolve_device
 from .scenario import ScenarioError, load_scenario
@@ -52,7 +53,7 @@ from .semantic import ModelConfig, SemanticSystem
 
 __all__ = ["TrainConfig", "Trainer", "model_config_for", "train_config_for", "setup_args", "main", "trainer_from_argv"]
 
-RECONSTRUCTION = ("mse", "log_mse", "bce")
+RECONSTRUCTION = ("mse", "log_mse", "log_mse_ssim", "bce")
 
 
 STAGES = ("joint", "codec", "decoder", "classifier", "classifier_finetune")
@@ -205,10 +206,13 @@ def train_config_for(scenario, **override) -> TrainConfig:
 
 def system_loss(out: dict, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, dict]:
     """``w_rec * rec + w_cls * CE`` and its parts (floats); reconstruction only where ``out`` has no logits."""
-    if cfg.reconstruction in ("mse", "log_mse"):
+    if cfg.reconstruction in ("mse", "log_mse", "log_mse_ssim"):
         rec = F.mse_loss(out["x_hat"].float(), x)
-        if cfg.reconstruction == "log_mse":  # one SNR per batch: each batch's relative error counts alike
+        if cfg.reconstruction != "mse":  # one SNR per batch: each batch's relative error counts alike
             rec = 10.0 * torch.log10(rec.clamp_min(1e-10))
+        if cfg.reconstruction == "log_mse_ssim":  # minus the batch's "SSIM in dB", -10 log10(1 - SSIM)
+            dissimilarity = 1.0 - ssim(out["x_hat"].float(), x).mean()
+            rec = rec + 10.0 * torch.log10(dissimilarity.clamp_min(1e-10)).to(rec.dtype)
     else:
         rec = F.binary_cross_entropy(out["x_hat"].float().clamp(1e-6, 1 - 1e-6), x)
     if "logits" not in out:
@@ -644,14 +648,14 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict:
-        """Validation figures at ``val_snr_db`` on the same channels every time: ``loss``, ``psnr`` and
+        """Validation figures at ``val_snr_db`` on the same channels every time: ``loss``, ``psnr``, ``ssim`` and
         ``accuracy`` (what applies to the stage; ``classifier``: clean accuracy only; ``classifier_finetune``:
         also ``clean_accuracy``)."""
         self.system.eval()
         self.val_link.reseed(self.seed + 1)
         stage = self.cfg.stage
         image_classifier = self.system.config.classify_from == "image"
-        totals, count = {"loss": 0.0, "psnr": 0.0, "correct": 0.0, "clean_correct": 0.0}, 0
+        totals, count = {"loss": 0.0, "psnr": 0.0, "ssim": 0.0, "correct": 0.0, "clean_correct": 0.0}, 0
         for start in range(0, len(self.val_set), 256):
             idx = torch.arange(start, min(start + 256, len(self.val_set)))
             x, y = self.val_set.batch(idx)
@@ -670,13 +674,16 @@ class Trainer:
                             totals["clean_correct"] += float((self.system.classifier(x).argmax(-1) == y).sum())
             totals["loss"] += float(loss) * len(idx)
             if "x_hat" in out:
-                totals["psnr"] += float(psnr(out["x_hat"].float().clamp(0, 1), x).sum())
+                x_hat = out["x_hat"].float().clamp(0, 1)
+                totals["psnr"] += float(psnr(x_hat, x).sum())
+                totals["ssim"] += float(ssim(x_hat, x).sum())
             if "logits" in out:
                 totals["correct"] += float((out["logits"].argmax(-1) == y).sum())
             count += len(idx)
         res = {"loss": totals["loss"] / count}
         if stage != "classifier":
             res["psnr"] = totals["psnr"] / count
+            res["ssim"] = totals["ssim"] / count
         if not self.cfg.reconstructs_only:
             res["accuracy"] = totals["correct"] / count
         if stage == "classifier_finetune" and image_classifier:
@@ -869,7 +876,7 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=finite_float("learning rate"))
     p.add_argument("--reconstruction", choices=RECONSTRUCTION,
                    help="reconstruction loss: mse, log_mse (10 log10 of the batch MSE: every training SNR weighs "
-                        "alike) or bce (the paper's); default: the scenario's [train] / [train.<stage>] reconstruction "
+                        "alike), log_mse_ssim (log_mse + 10 log10(1 - SSIM) of the batch) or bce (the paper's); default: the scenario's [train] / [train.<stage>] reconstruction "
                         "(mse; log_mse in the codec stage of rayleigh_cifar and rayleigh_mnist)")
     p.add_argument("--snr-db-range", type=finite_float("SNR"), nargs=2, metavar=("LO", "HI"),
                    help="training SNRs drawn uniformly in [LO, HI] dB, one per batch (default: the scenario's [train] "

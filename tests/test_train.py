@@ -1,6 +1,8 @@
 """Training through the link, checkpoints, resume, and the learned system on the link command."""
 
 
+import math
+
 import pytest
 import torch
 
@@ -314,3 +316,28 @@ def test_log_mse_weighs_every_batch_by_its_relative_error():
     assert grads["noisy", "log_mse"] / grads["clean", "log_mse"] == pytest.approx(0.1, rel=0.1)  # relative
     with pytest.raises(ValueError, match="reconstruction"):
         TrainConfig(reconstruction="l1")
+
+
+def test_log_mse_ssim_adds_the_batch_ssim_in_db():
+    """``log_mse_ssim`` is ``log_mse`` + ``10 log10(1 - mean SSIM)``, both in dB; its gradient also pulls the
+    structure: of two reconstructions with the same MSE, the one with the lower SSIM has the higher loss."""
+    from sionna_semcomm.metrics import ssim
+    from sionna_semcomm.train import system_loss
+
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 16, 16) * 0.6 + 0.2
+    noise = torch.randn_like(x) * 0.05
+    smooth = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+    blurred = x + (smooth - x) * (noise.norm() / (smooth - x).norm())  # same MSE as the noisy one
+    losses = {}
+    for name, x_hat in (("noisy", x + noise), ("blurred", blurred)):
+        x_hat = x_hat.clamp(0, 1).requires_grad_(True)
+        loss, parts = system_loss({"x_hat": x_hat}, x, None, TrainConfig(reconstruction="log_mse_ssim"))
+        log_mse, _ = system_loss({"x_hat": x_hat}, x, None, TrainConfig(reconstruction="log_mse"))
+        expected = float(log_mse) + 10 * math.log10(1 - float(ssim(x_hat.detach(), x).mean()))
+        assert loss.item() == pytest.approx(expected, rel=1e-5) and parts["rec"] == pytest.approx(loss.item())
+        (g,) = torch.autograd.grad(loss, x_hat)
+        assert bool(torch.isfinite(g).all()) and float(g.norm()) > 0
+        losses[name] = (float(log_mse), loss.item())
+    assert losses["noisy"][0] == pytest.approx(losses["blurred"][0], abs=0.05)  # same MSE ...
+    assert losses["blurred"][1] > losses["noisy"][1] + 1.0  # ... the blur's lower SSIM (0.94 vs 0.96) costs ~1.6 dB
