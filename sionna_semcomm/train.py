@@ -4,9 +4,8 @@ Loss (paper Eq. 9): ``w_rec * reconstruction + w_cls * cross-entropy``; reconstr
 ``log_mse`` (``10 log10`` of the batch's MSE: minus its PSNR up to a constant, so that every batch's SNR weighs
 alike instead of the noisiest batches' large errors dominating the gradient), ``log_mse_ssim`` (``log_mse`` plus
 ``10 log10(1 - SSIM)`` of the batch: both terms in dB, weighed alike) or the paper's binary cross-entropy between
-the recovered and the original image. Adam (lr 5e-4,
-beta1 0.5), an SNR drawn uniformly per batch from the scenario's training range, a fresh channel
-realization per example (the link's channel stream). A validation split is carved from the training data
+the recovered and the original image. Adam (lr 5e-4, beta1 0.5), an SNR drawn uniformly per batch from the
+scenario's training range, a fresh channel realization per example (the link's channel stream). A validation split is carved from the training data
 (never the test set) and evaluated at ``val_snr_db`` after every epoch.
 
 Files in ``--out-dir`` (all written atomically): ``last.safetensors`` and ``best.safetensors`` (weights +
@@ -876,8 +875,9 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=finite_float("learning rate"))
     p.add_argument("--reconstruction", choices=RECONSTRUCTION,
                    help="reconstruction loss: mse, log_mse (10 log10 of the batch MSE: every training SNR weighs "
-                        "alike), log_mse_ssim (log_mse + 10 log10(1 - SSIM) of the batch) or bce (the paper's); default: the scenario's [train] / [train.<stage>] reconstruction "
-                        "(mse; log_mse in the codec stage of rayleigh_cifar and rayleigh_mnist)")
+                        "alike), log_mse_ssim (log_mse + 10 log10(1 - SSIM) of the batch) or bce (the paper's); "
+                        "default: the scenario's [train] / [train.<stage>] reconstruction (mse; log_mse in the codec "
+                        "stage of rayleigh_cifar and rayleigh_mnist)")
     p.add_argument("--snr-db-range", type=finite_float("SNR"), nargs=2, metavar=("LO", "HI"),
                    help="training SNRs drawn uniformly in [LO, HI] dB, one per batch (default: the scenario's [train] "
                         "snr_min_db, snr_max_db: 0 20); LO = HI trains at one SNR")
