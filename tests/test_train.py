@@ -246,7 +246,7 @@ def test_mnist_recipe_stages_never_flip_digits():
     codec = train_config_for(sc, stage="codec")
     clf = train_config_for(sc, stage="classifier")
     fin = train_config_for(sc, stage="classifier_finetune")
-    assert (codec.max_steps, codec.select, codec.lr) == (2000, "psnr", 5e-4)
+    assert (codec.max_steps, codec.select, codec.lr) == (4000, "psnr", 5e-4)
     assert (clf.optimizer, clf.lr, clf.select) == ("sgd", 0.1, "accuracy")
     assert fin.clean_fraction == 0.5 and fin.max_steps == 500
     for cfg in (codec, clf, fin):
