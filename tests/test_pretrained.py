@@ -76,7 +76,7 @@ def test_shipped_symbol_classifier_shares_the_shipped_codec(scenario):
     assert symbols.keys() != base.keys()  # a classifier on the symbols, not the image classifier
 
 
-def test_logmse_ssim_variant_is_the_default_system_trained_further(tmp_path):
+def test_logmse_ssim_variant_is_the_default_system_trained_further():
     """``--checkpoint logmse-ssim``: rayleigh_cifar's system, same architecture, its codec and classifier trained
     further from the default weights (the codec last on ``log_mse_ssim``); no such variant elsewhere."""
     from sionna_semcomm.argtypes import file_or_name
