@@ -92,3 +92,21 @@ def test_logmse_ssim_variant_is_the_default_system_trained_further():
     assert file_or_name(SHIPPED_VARIANTS)("logmse-ssim") == "logmse-ssim"
     with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_mnist'"):
         pretrained_checkpoint("rayleigh_mnist", "mobilesc", "logmse-ssim")
+
+
+def test_codec4k_variant_is_the_mnist_recipe_with_a_longer_codec_stage():
+    """``--checkpoint codec4k``: rayleigh_mnist's system, same architecture, a new codec (4,000 steps) and stage 3
+    rerun on it from the default weights' stage-2 classifier; no such variant elsewhere."""
+    from sionna_semcomm.argtypes import file_or_name
+    from sionna_semcomm.learned import SHIPPED_VARIANTS
+
+    base, base_meta = load_system(*pretrained_checkpoint("rayleigh_mnist", "mobilesc"))
+    variant, meta = load_system(*pretrained_checkpoint("rayleigh_mnist", "mobilesc", "codec4k"))
+    assert variant.config == base.config and meta["stage"] == "classifier_finetune"
+    assert meta["init"]["codec"]["step"] == 4000
+    assert meta["init"]["classifier"]["sha256"] == base_meta["init"]["classifier"]["sha256"]
+    mine, theirs = variant.codec.state_dict(), base.codec.state_dict()
+    assert any(t.dtype.is_floating_point and not torch.equal(t, theirs[n]) for n, t in mine.items())
+    assert file_or_name(SHIPPED_VARIANTS)("codec4k") == "codec4k"
+    with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_cifar'"):
+        pretrained_checkpoint("rayleigh_cifar", "mobilesc", "codec4k")
