@@ -34,13 +34,12 @@ def pretrained_manifest() -> dict:
 
 
 #: ``--checkpoint`` values that name shipped variants instead of a file: the SemMixed-hardened system, the
-#: system that classifies the received symbols (no reconstruction; the paper's Fig. 6 c/e setting),
-#: ``logmse-ssim`` (rayleigh_cifar only: the default system with its codec trained further, last on
-#: ``log_mse_ssim``) and ``codec4k`` (rayleigh_mnist only: the default recipe with a 4,000-step codec stage),
-#: candidates for the default whose robustness results are not redone yet. A candidate
+#: system that classifies the received symbols (no reconstruction; the paper's Fig. 6 c/e setting) and
+#: ``codec4k`` (rayleigh_mnist only: the default recipe with a 4,000-step codec stage), a candidate for the
+#: default whose robustness results are not redone yet. A candidate
 #: system ships as a variant first (``<scenario>-mobilesc-<name>`` in the manifest, its name added here) and
 #: becomes the default with ``python -m sionna_semcomm.reproduce.ship --promote <name>``
-SHIPPED_VARIANTS = ("semmixed", "symbols", "logmse-ssim", "codec4k")
+SHIPPED_VARIANTS = ("semmixed", "symbols", "codec4k")
 
 
 def pretrained_checkpoint(scenario: str, codec: str, variant: str | None = None) -> tuple[Path, str]:

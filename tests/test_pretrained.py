@@ -76,24 +76,6 @@ def test_shipped_symbol_classifier_shares_the_shipped_codec(scenario):
     assert symbols.keys() != base.keys()  # a classifier on the symbols, not the image classifier
 
 
-def test_logmse_ssim_variant_is_the_default_system_trained_further():
-    """``--checkpoint logmse-ssim``: rayleigh_cifar's system, same architecture, its codec and classifier trained
-    further from the default weights (the codec last on ``log_mse_ssim``); no such variant elsewhere."""
-    from sionna_semcomm.argtypes import file_or_name
-    from sionna_semcomm.learned import SHIPPED_VARIANTS
-
-    base, _ = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc"))
-    variant, meta = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc", "logmse-ssim"))
-    assert variant.config == base.config and meta["stage"] == "classifier_finetune"
-    assert meta["init"]["classifier"]["sha256"] == pretrained_checkpoint("rayleigh_cifar", "mobilesc")[1]
-    for part in ("codec", "classifier"):
-        mine, theirs = getattr(variant, part).state_dict(), getattr(base, part).state_dict()
-        assert any(t.dtype.is_floating_point and not torch.equal(t, theirs[n]) for n, t in mine.items()), part
-    assert file_or_name(SHIPPED_VARIANTS)("logmse-ssim") == "logmse-ssim"
-    with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_mnist'"):
-        pretrained_checkpoint("rayleigh_mnist", "mobilesc", "logmse-ssim")
-
-
 def test_codec4k_variant_is_the_mnist_recipe_with_a_longer_codec_stage():
     """``--checkpoint codec4k``: rayleigh_mnist's system, same architecture, a new codec (4,000 steps) and stage 3
     rerun on it from the default weights' stage-2 classifier; no such variant elsewhere."""

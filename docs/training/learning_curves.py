@@ -1,6 +1,7 @@
 """The learning curves of the shipped rayleigh_cifar weights in one figure: stages 1-3 of the recipe, their
-continuation (stage 4: the codec on log_mse; stage 5: stage 3 again on that codec) and the symbol classifier
-(trained by the reproduction on the shipped codec).
+continuations (stage 4: the codec on log_mse; stage 5: stage 3 again on that codec; stages 6-7: the codec 8,000
+more steps on log_mse, then 3,000 on log_mse_ssim; stage 8: stage 3 again on that codec) and the symbol
+classifier (trained by the reproduction on the shipped codec).
 
 Run from the repository root: python docs/training/learning_curves.py (reads the histories beside this file,
 copies of the runs' history.json, and writes docs/learning_curve_rayleigh_cifar.png)."""
@@ -10,14 +11,21 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 runs = {"codec": "codec", "classifier": "classifier", "finetune": "final", "symbols": "symbols",
-        "logmse_codec": "logmse-codec", "logmse_finetune": "logmse-final"}
+        "logmse_codec": "logmse-codec", "logmse_finetune": "logmse-final", "cont_codec": "logmse-cont-codec",
+        "ssim_codec": "logmse-ssim-codec", "ssim_finetune": "logmse-ssim-final"}
 h = {k: json.load(open(f"docs/training/rayleigh_cifar-{v}-history.json"))["history"] for k, v in runs.items()}
 fig, ax = plt.subplots(1, 3, figsize=(15, 4))
 s = [e["step"] for e in h["codec"]]
 ax[0].plot(s, [e["val_psnr"] for e in h["codec"]], "o-", label="validation PSNR at 10 dB (407 exact images)")
 ax[0].plot([s[-1] + e["step"] for e in h["logmse_codec"]], [e["val_psnr"] for e in h["logmse_codec"]], "^-",
            label="stage 4: 12,000 more steps on log_mse, lr 1e-4\n(decays at 3.2k-4k and 9.6k-12k)")
-ax[0].set(xlabel="optimizer step (batch 128)", ylabel="PSNR [dB]", title="stages 1 and 4: codec (stage 1 decays from 8k)")
+end4 = s[-1] + h["logmse_codec"][-1]["step"]
+ax[0].plot([end4 + e["step"] for e in h["cont_codec"]], [e["val_psnr"] for e in h["cont_codec"]], "v-",
+           label="stage 6: 8,000 more steps on log_mse, lr 5e-5 (decays from 6.4k)")
+end6 = end4 + h["cont_codec"][-1]["step"]
+ax[0].plot([end6 + e["step"] for e in h["ssim_codec"]], [e["val_psnr"] for e in h["ssim_codec"]], "D-",
+           label="stage 7: 3,000 steps on log_mse_ssim, lr 5e-5")
+ax[0].set(xlabel="optimizer step (batch 128)", ylabel="PSNR [dB]", title="stages 1, 4, 6, 7: codec (stage 1 decays from 8k)")
 ax0b = ax[0].twinx()
 ax0b.plot(s, [e["train_loss"] for e in h["codec"]], "s--", color="gray", label="training MSE (SNR 0-20 dB, augmented; stage 1)")
 ax0b.set_ylabel("training MSE")
@@ -30,9 +38,10 @@ ax[1].set(xlabel="optimizer step (batch 128)", ylabel="accuracy", title="stage 2
 ax[1].legend(fontsize=8)
 for k, lab in (("finetune", "stage 3: image classifier on reconstructions"),
                ("logmse_finetune", "stage 5: stage 3's classifier, 3,000 more steps on the stage-4 codec"),
+               ("ssim_finetune", "stage 8: stage 5's classifier, 3,000 more steps on the stage-7 codec"),
                ("symbols", "symbol classifier (shipped codec)")):
     ax[2].plot([e["step"] for e in h[k]], [e["val_accuracy"] for e in h[k]], "o-", label=lab)
-ax[2].set(xlabel="optimizer step (batch 128)", ylabel="accuracy at 10 dB", title="stages 3 and 5: classifiers at 10 dB")
+ax[2].set(xlabel="optimizer step (batch 128)", ylabel="accuracy at 10 dB", title="stages 3, 5, 8: classifiers at 10 dB")
 ax[2].legend(loc="center right", fontsize=7)
 fig.tight_layout()
 fig.savefig("docs/learning_curve_rayleigh_cifar.png", dpi=100)
