@@ -41,7 +41,7 @@ def setup(tmp_path, monkeypatch):
     manifest = {f"{SCEN}-mobilesc": {"file": f"{SCEN}-mobilesc.safetensors", "sha256": _sha(old)},
                 f"{SCEN}-mobilesc-cand": {"file": f"{SCEN}-mobilesc-cand.safetensors", "sha256": _sha(cand),
                                           "description": "candidate; the attacks have not been redone on it",
-                                          "steps": 7},
+                                          "note": "a candidate: promote it after a reproduction run", "steps": 7},
                 f"{SCEN}-mobilesc-semmixed": {"file": "x", "sha256": "0", "selection": "lowest validation loss"}}
     (weights / "manifest.json").write_text(json.dumps(manifest))
     cache = tmp_path / "run" / "cache" / SCEN
@@ -76,6 +76,7 @@ def test_ship_promotes_the_variant_and_installs_what_the_run_trained_against_it(
     default = manifest[f"{SCEN}-mobilesc"]
     assert (weights / default["file"]).read_bytes() == cand and default["sha256"] == _sha(cand)
     assert default["steps"] == 7 and _sha(old)[:8] in default["note"] and "attacks" not in default["description"]
+    assert "candidate" not in default["note"]
     for key, payload in [("semadv-t2", b"semadv-t2-aaaaaaaaaaaa"), ("semadv-t2-c5", b"semadv-t2-c5-bbbbbbbbbbbb"),
                          ("pgm", b"pgm-cccccccccccc"), ("mobilesc-semmixed", b"semmixed"), ("mobilesc-symbols", b"symbols")]:
         entry = manifest[f"{SCEN}-{key}"]

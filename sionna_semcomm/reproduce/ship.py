@@ -136,7 +136,10 @@ def symbols_entry(folder: Path, name: str, renames: dict[str, str], system: str,
 
 
 def promote(manifest: dict, scenario: str, variant: str) -> dict:
-    """The manifest with ``<scenario>-mobilesc-<variant>`` as ``<scenario>-mobilesc`` (the variant entry removed)."""
+    """The manifest with ``<scenario>-mobilesc-<variant>`` as ``<scenario>-mobilesc`` (the variant entry removed).
+
+    The variant's note (what it is a candidate for, how to promote it) is replaced by one naming the variant and
+    the weights it replaces."""
     key, default = f"{scenario}-mobilesc-{variant}", f"{scenario}-mobilesc"
     if key not in manifest:
         raise SystemExit(f"--promote {variant}: no manifest entry {key!r}")
@@ -144,7 +147,7 @@ def promote(manifest: dict, scenario: str, variant: str) -> dict:
     new["file"] = f"{default}.safetensors"
     new["description"] = new.get("description", "").split("; the attacks")[0]
     new["note"] = (f"shipped first as --checkpoint {variant} (the same sha256); the weights shipped before it "
-                   f"(sha256 {old['sha256'][:8]}...) are in git history" + (f". {new['note']}" if new.get("note") else ""))
+                   f"(sha256 {old['sha256'][:8]}...) are in git history")
     return {k: (new if k == default else v) for k, v in manifest.items() if k != key}
 
 
