@@ -1,7 +1,7 @@
 """How much do the reproduction's generator attacks move from one training seed to the next?
 
 Trains the same generator (``python -m sionna_semcomm.attack train``, the reproduction's command: ``--epochs``
-at PSR ``--psr-db`` against the shipped system) once per ``--seeds`` value and evaluates each on the whole test
+at PSR ``--psr-db`` against the shipped system, or ``--checkpoint``) once per ``--seeds`` value and evaluates each on the whole test
 subset with the reproduction's link command (SNR ``--snr-db``, link seed 0: the same images, channels and noise
 for every generator). Only the generator's training seed changes, so the spread of the figures is what a row of
 Fig. 6 can move when the generators are retrained: differences between attacks or systems smaller than it say
@@ -30,6 +30,7 @@ p.add_argument("--max-steps", type=int, help="optimizer-step cap of every genera
 p.add_argument("--psr-db", type=float, default=-6.0)
 p.add_argument("--snr-db", type=float, default=10.0)
 p.add_argument("--target-class", type=int, default=2, help="SemAdv's targeted class")
+p.add_argument("--checkpoint", help="the attacked system: a weights file or a shipped variant (default: the shipped system)")
 p.add_argument("--data-dir", default="../shared/data")
 p.add_argument("--cache", type=Path, required=True)
 p.add_argument("--threads", type=int, default=1)
@@ -42,7 +43,7 @@ def run(cmd: list[str]) -> None:
 
 
 common = ["--scenario", args.scenario, "--psr-db", f"{args.psr_db:g}", "--data-dir", args.data_dir,
-          "--threads", str(args.threads), "--no-progress"]
+          "--threads", str(args.threads), "--no-progress", *(["--checkpoint", args.checkpoint] if args.checkpoint else [])]
 figures = {}
 for attack in args.attacks:
     target = ["--target-class", str(args.target_class)] if attack == "semadv" else []
