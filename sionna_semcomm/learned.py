@@ -36,9 +36,9 @@ def pretrained_manifest() -> dict:
 #: ``--checkpoint`` values that name shipped variants instead of a file: the SemMixed-hardened system, the
 #: system that classifies the received symbols (no reconstruction; the paper's Fig. 6 c/e setting) and
 #: ``codec4k`` (rayleigh_mnist only: the default recipe with a 4,000-step codec stage), a candidate for the
-#: default whose robustness results are not redone yet. A candidate
-#: system ships as a variant first (``<scenario>-mobilesc-<name>`` in the manifest, its name added here) and
-#: becomes the default with ``python -m sionna_semcomm.reproduce.ship --promote <name>``
+#: default whose robustness results are not redone yet. A candidate system ships as a variant first
+#: (``<scenario>-mobilesc-<name>`` in the manifest, its name added here) and becomes the default with
+#: ``python -m sionna_semcomm.reproduce.ship --promote <name>``
 SHIPPED_VARIANTS = ("semmixed", "symbols", "codec4k")
 
 
