@@ -20,26 +20,26 @@ from .evaluation import ImageRunner, load_eval_images
 from .link.ofdm import OFDMLink
 from .semantic import SemanticSystem, load_system
 
-__all__ = ["pretrained_manifest", "pretrained_checkpoint", "LearnedImageSystem", "learned_runner"]
+__all__ = ["shipped_weights_dir", "pretrained_manifest", "pretrained_checkpoint", "LearnedImageSystem", "learned_runner"]
 
 
-def _weights_dir() -> Path:
+def shipped_weights_dir() -> Path:
+    """The folder of the weights shipped in the package (``sionna_semcomm/assets/weights``, with ``manifest.json``)."""
     return Path(str(resources.files("sionna_semcomm") / "assets" / "weights"))
 
 
 def pretrained_manifest() -> dict:
     """``{key: {"file", "sha256", "command", "metrics", ...}}`` of the shipped weights (key: scenario-codec)."""
-    path = _weights_dir() / "manifest.json"
+    path = shipped_weights_dir() / "manifest.json"
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-#: ``--checkpoint`` values that name shipped variants instead of a file: the SemMixed-hardened system, the
-#: system that classifies the received symbols (no reconstruction; the paper's Fig. 6 c/e setting) and
-#: ``codec4k`` (rayleigh_mnist only: the default recipe with a 4,000-step codec stage), a candidate for the
-#: default whose robustness results are not redone yet. A candidate system ships as a variant first
-#: (``<scenario>-mobilesc-<name>`` in the manifest, its name added here) and becomes the default with
-#: ``python -m sionna_semcomm.reproduce.ship --promote <name>``
-SHIPPED_VARIANTS = ("semmixed", "symbols", "codec4k")
+#: ``--checkpoint`` values that name shipped variants instead of a file: the SemMixed-hardened system and the
+#: system that classifies the received symbols (no reconstruction; the paper's Fig. 6 c/e setting). A
+#: candidate for the default system ships as a variant first (``<scenario>-mobilesc-<name>`` in the manifest,
+#: its name added here) and becomes the default with ``python -m sionna_semcomm.reproduce.ship --promote <name>``
+#: once its robustness results are redone
+SHIPPED_VARIANTS = ("semmixed", "symbols")
 
 
 def pretrained_checkpoint(scenario: str, codec: str, variant: str | None = None) -> tuple[Path, str]:
@@ -55,7 +55,7 @@ def pretrained_checkpoint(scenario: str, codec: str, variant: str | None = None)
                               f"{', '.join(sorted(manifest)) or 'none'}); train one with python -m sionna_semcomm.train "
                               f"--scenario {scenario} and pass --checkpoint")
     entry = manifest[key]
-    return _weights_dir() / entry["file"], entry["sha256"]
+    return shipped_weights_dir() / entry["file"], entry["sha256"]
 
 
 def pretrained_attack_checkpoint(scenario: str, attack: str, target_class=None, controllable_class=None) -> Path:
@@ -76,7 +76,7 @@ def pretrained_attack_checkpoint(scenario: str, attack: str, target_class=None, 
         shipped = sorted(k for k in manifest if k.startswith(f"{scenario}-{attack}"))
         raise CheckpointError(f"no shipped {attack} generator {key!r} (shipped: {', '.join(shipped) or 'none'}); "
                               "train one with python -m sionna_semcomm.attack train and pass --attack-checkpoint")
-    path = _weights_dir() / manifest[key]["file"]
+    path = shipped_weights_dir() / manifest[key]["file"]
     digest = sha256_file(path)
     if digest != manifest[key]["sha256"]:
         raise CheckpointError(f"{path} has sha256 {digest}, expected {manifest[key]['sha256']}")
