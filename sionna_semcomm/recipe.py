@@ -69,7 +69,8 @@ def stage_argv(stage: str, args, out_dir: Path, max_steps: int | None, init: boo
                  "--init-classifier", str(out_dir / FOLDERS["classifier"] / "best.safetensors")]
     for flag, value in (("--data-dir", args.data_dir), ("--train-source", args.train_source),
                         ("--batch-size", args.batch_size), ("--amp", args.amp), ("--seed", args.seed),
-                        ("--device", args.device), ("--threads", args.threads), ("--num-train", args.num_train)):
+                        ("--device", args.device), ("--threads", args.threads), ("--num-train", args.num_train),
+                        ("--classifier-width", args.classifier_width)):
         if value is not None:
             argv += [flag, str(value)]
     if args.channels_last is not None:
@@ -233,6 +234,9 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, help="every stage's batch (default: the scenario's)")
     p.add_argument("--amp", choices=train.AMP, help="bf16 autocast (GPUs)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--classifier-width", type=positive_int,
+                   help="base width of the image classifier in every stage (default: the scenario's [model] "
+                        "classifier_width, 16; the shipped classifier under-fits at 16: README)")
     p.add_argument("--num-train", type=positive_int, help="use only the first N training images (quick runs)")
     p.add_argument("--seed", type=seed)
     p.add_argument("--device", default="auto")

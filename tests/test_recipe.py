@@ -119,6 +119,17 @@ def test_gpu_options_reach_every_stage_config(tmp_path, base):
     assert "--no-channels-last" in recipe.stage_argv("codec", args, tmp_path, None)
 
 
+def test_a_wider_classifier_reaches_every_stage(tmp_path, base):
+    """``--classifier-width`` builds the classifier of every stage at that width (the tiny scenario's is 4), so
+    stage 3 starts from stage 2's wider classifier (a width missing there would fail to load its weights)."""
+    rec = recipe.main(base + ["--classifier-width", "8", "--steps", "codec=1", "classifier=1", "classifier_finetune=1"])
+    for stage in recipe.RECIPE_STAGES:
+        assert "--classifier-width 8" in rec["stages"][stage]["command"], stage
+        system, meta = load_system(tmp_path / "r" / recipe.FOLDERS[stage] / "best.safetensors")
+        assert system.config.classifier_width == 8, stage
+    assert meta["init"]["classifier"]["path"].endswith("classifier/best.safetensors")
+
+
 def test_the_gpu_scripts_parse():
     import subprocess
     from pathlib import Path
