@@ -418,6 +418,9 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--train-scenario", default="rayleigh_cifar", help="scenario of the training-step figures (default: %(default)s)")
     p.add_argument("--train-batch-sizes", nargs="+", type=positive_int, default=[64, 128],
                    help="training-step batch sizes (default: %(default)s)")
+    p.add_argument("--classifier-widths", nargs="+", type=positive_int, metavar="W",
+                   help="also time one training step of --train-scenario's image classifier alone at these base widths "
+                        "(batch: the largest --train-batch-sizes)")
     p.add_argument("--thread-policy", action="store_true",
                    help="time train / evaluate / link / LDPC / PGD workloads at 1 thread, one per core and the thread "
                         "policy's choice (wall clock)")
@@ -513,6 +516,13 @@ def main(argv=None) -> dict:
         for b in ([4] if args.quick else args.train_batch_sizes):
             training_rows.append(bench_training(args.train_scenario, b, 1 if args.quick else attack_repeats,
                                                 min(warmup, 1), device, args.clock))
+    width_rows = []
+    if args.classifier_widths:
+        from .bench_train import bench_classifier_widths
+
+        width_rows = bench_classifier_widths(args.train_scenario, 4 if args.quick else max(args.train_batch_sizes),
+                                             args.classifier_widths, 1 if args.quick else attack_repeats, min(warmup, 1),
+                                             device, args.clock)
     thread_docs = []
     for loaded in [False] * args.thread_policy + [True] * args.loaded:
         thread_docs.append(bench_threads(loaded, 1 if args.quick else 5, 1, device, tiny=args.quick))
@@ -537,6 +547,7 @@ def main(argv=None) -> dict:
         "bitlink": bitlink_rows,
         "attacks": attack_rows,
         "training": training_rows,
+        "classifier_widths": width_rows,
         "attack_config": {"system": "tiny" if args.quick else "mobilesc (K=384, random weights)", "psr_db": -6.0,
                           "snr_db": 10.0, "pgd_steps": attack_steps, "unit": "perturbations (frames) per second"},
         "threads": thread_docs,
@@ -547,6 +558,9 @@ def main(argv=None) -> dict:
         from .bench_train import training_table
 
         print("\n" + training_table(training_rows))
+    for r in width_rows:
+        print(f"classifier width {r['width']:>3}: {r['parameters'] / 1e6:6.2f} M parameters, {r['seconds']:.3f} s per "
+              f"training step ({r['images_per_s']:.0f} images/s)")
     print(f"\nwrote {args.out}")
     if args.profile:
         _profile(max(batch_sizes), device, args.precision)

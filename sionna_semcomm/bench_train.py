@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-__all__ = ["bench_training"]
+__all__ = ["bench_training", "bench_classifier_widths"]
 
 
 def _system_and_data(scenario_name: str, device: str, n_images: int = 1024):
@@ -119,6 +119,40 @@ def bench_training(scenario_name: str = "rayleigh_cifar", batch_size: int = 64, 
             "images_per_s": {k: batch_size / s for k, s in med.items()}, "seconds": med,
             "share_of_joint_step": {k: s / med["step_joint"] for k, s in med.items()
                                     if k in ("data", "link", "codec", "classifier", "optimizer")}}
+
+
+def bench_classifier_widths(scenario_name: str = "rayleigh_cifar", batch_size: int = 128, widths=(16, 32, 64),
+                            repeats: int = 5, warmup: int = 1, device: str = "cpu", clock: str = "wall") -> list[dict]:
+    """Seconds of one training step of the scenario's image classifier alone (forward, cross-entropy, backward,
+    Nesterov SGD) at each base width in ``widths``, timed interleaved on a random batch.
+
+    :output: ``[{"width", "parameters", "seconds", "images_per_s"}]``, one per width.
+    """
+    from .bench import time_interleaved
+    from .scenario import load_scenario
+    from .semantic import SemanticSystem
+    from .train import _registry, model_config_for
+
+    scenario = load_scenario(scenario_name)
+    fns, params = {}, {}
+    for width in widths:
+        torch.manual_seed(0)
+        classifier = SemanticSystem(model_config_for(scenario, classifier_width=width), _registry()).classifier.to(device)
+        opt = torch.optim.SGD(classifier.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+        params[width] = sum(t.numel() for t in classifier.parameters())
+
+        def step(classifier=classifier, opt=opt):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(classifier(x), y).backward()
+            opt.step()
+        fns[width] = step
+    g = torch.Generator().manual_seed(0)
+    cfg = model_config_for(scenario)
+    x = torch.rand((batch_size, *cfg.image_shape), generator=g).to(device)
+    y = torch.randint(0, cfg.num_classes, (batch_size,), generator=g).to(device)
+    times = time_interleaved(fns, repeats, warmup, device, clock)
+    med = {w: sorted(v)[len(v) // 2] for w, v in times.items()}
+    return [{"width": w, "parameters": params[w], "seconds": med[w], "images_per_s": batch_size / med[w]} for w in widths]
 
 
 def training_table(rows: list[dict]) -> str:

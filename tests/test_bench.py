@@ -100,6 +100,15 @@ def test_quick_bench_writes_json(tmp_path):
     assert saved["threads"] == [] and saved["versions"]["threads"]["threads"] == torch.get_num_threads() == 1
 
 
+def test_classifier_widths_time_one_classifier_step_per_width():
+    from sionna_semcomm.bench_train import bench_classifier_widths
+
+    rows = bench_classifier_widths("rayleigh_mnist", batch_size=4, widths=(2, 4), repeats=1, warmup=0)
+    assert [r["width"] for r in rows] == [2, 4]
+    assert all(r["seconds"] > 0 and r["images_per_s"] == pytest.approx(4 / r["seconds"]) for r in rows)
+    assert rows[1]["parameters"] > 3 * rows[0]["parameters"]  # conv weights grow with the square of the width
+
+
 def test_competitor_runs_only_inside_its_block():
     from sionna_semcomm.bench_threads import competitor
 
