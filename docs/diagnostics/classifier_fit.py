@@ -37,7 +37,7 @@ system.eval()
 recorded = meta.get("training_data") or {}
 data = load_training_data(meta["dataset"], recorded.get("train_source", "batches"), args.data_dir,
                           recorded.get("val_fraction", 0.1), recorded.get("split_seed", 0))
-n_exact = len(data.train) if data.info["train_source"] == "batches" else data.info["exact_images"] - len(data.val)
+n_exact = data.info["exact_train_images"]  # the pixel-exact rows lead data.train
 generator = torch.Generator().manual_seed(0)
 jpeg_rows = n_exact + torch.randperm(len(data.train) - n_exact, generator=generator)[:args.jpeg_images]
 sets = {"train (exact)": (data.train, torch.arange(n_exact))}

@@ -153,7 +153,9 @@ def load_training_data(dataset: str, source: str = "batches", data_dir=None, val
     :param dataset: ``"cifar10"``, ``"mnist"`` or ``"imagefolder"``.
     :param source: one of :data:`TRAIN_SOURCES` (``"jpeg"``/``"both"``: CIFAR-10 only).
     :param val_fraction: share of the (pixel-exact, for ``"both"``) training images held out for validation.
-    :output: :class:`TrainingData` with ``info`` = ``{"train_source", "train_images", "val_images", ...}``.
+    :output: :class:`TrainingData` with ``info`` = ``{"train_source", "train_images", "val_images",
+        "exact_train_images", ...}``; the first ``exact_train_images`` rows of ``train`` are pixel-exact (all of
+        them for ``"batches"``, none for ``"jpeg"``, the exact rows ahead of the JPEG images for ``"both"``).
     """
     from .loading import load_dataset, resolve_data_dir
 
@@ -164,7 +166,8 @@ def load_training_data(dataset: str, source: str = "batches", data_dir=None, val
     if source == "batches":
         train = load_dataset(dataset, "train", data_dir, val_fraction=val_fraction, split_seed=split_seed)
         val = load_dataset(dataset, "val", data_dir, val_fraction=val_fraction, split_seed=split_seed)
-        info = {"train_source": "batches", "description": f"{dataset} official training files (pixel-exact)"}
+        info = {"train_source": "batches", "exact_train_images": len(train),
+                "description": f"{dataset} official training files (pixel-exact)"}
     else:
         root = resolve_data_dir(data_dir)
         if source == "jpeg":
@@ -174,7 +177,7 @@ def load_training_data(dataset: str, source: str = "batches", data_dir=None, val
             jpeg = _cifar10_jpeg(root, classes)
             tr, va = train_val_split(len(jpeg), val_fraction, split_seed)
             train, val = jpeg.subset(tr, name="cifar10-jpeg/train"), jpeg.subset(va, name="cifar10-jpeg/val")
-            info = {"train_source": "jpeg", "jpeg_images": len(jpeg),
+            info = {"train_source": "jpeg", "jpeg_images": len(jpeg), "exact_train_images": 0,
                     "description": f"{CIFAR10_JPEG_FOLDER} (JPEG quality 75); validation carved from it"}
         else:
             exact = load_dataset("cifar10", "train", data_dir)
@@ -193,7 +196,7 @@ def load_training_data(dataset: str, source: str = "batches", data_dir=None, val
                             "cifar10 exact rows + JPEG folder")
             val = exact.subset(va, name="cifar10/val (pixel-exact rows)")
             info = {"train_source": "both", "exact_images": len(exact), "jpeg_images": len(jpeg),
-                    "jpeg_copies_removed": int((~keep).sum()),
+                    "jpeg_copies_removed": int((~keep).sum()), "exact_train_images": len(tr),
                     "description": (f"{len(exact)} pixel-exact data_batch rows + the {int(keep.sum())} images of "
                                     f"{CIFAR10_JPEG_FOLDER} that are not copies of them; validation carved from the "
                                     "pixel-exact rows")}

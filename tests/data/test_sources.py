@@ -58,6 +58,11 @@ def test_both_replaces_jpeg_copies_by_exact_rows_and_validates_on_exact_rows(dat
     exact = load_dataset("cifar10", "train", data_dir)
     assert d.info["jpeg_copies_removed"] == 40 and d.info["train_source"] == "both"
     assert len(d.val) == 10 and len(d.train) == 30 + 20 and d.info["train_images"] == 50
+    # the first exact_train_images rows of the training set are the pixel-exact rows (the rest JPEG images)
+    assert d.info["exact_train_images"] == 30
+    exact_rows = {bytes(e.numpy()) for e in exact.images}
+    assert all(bytes(t.numpy()) in exact_rows for t in d.train.images[:30])
+    assert not any(bytes(t.numpy()) in exact_rows for t in d.train.images[30:])
     # validation images are exact rows, and neither they nor their JPEG copies are in the training set
     val_rows = {bytes(v.numpy()) for v in d.val.images}
     assert val_rows <= {bytes(e.numpy()) for e in exact.images}
@@ -69,9 +74,10 @@ def test_both_replaces_jpeg_copies_by_exact_rows_and_validates_on_exact_rows(dat
 
 def test_jpeg_source_alone_and_batches_source(data_dir):
     d = load_training_data("cifar10", "jpeg", data_dir, val_fraction=0.2, split_seed=3)
-    assert len(d.train) + len(d.val) == 60 and d.info["jpeg_images"] == 60
+    assert len(d.train) + len(d.val) == 60 and d.info["jpeg_images"] == 60 and d.info["exact_train_images"] == 0
     b = load_training_data("cifar10", "batches", data_dir, val_fraction=0.2, split_seed=3)
     assert len(b.train) + len(b.val) == 40 and b.info["train_source"] == "batches"
+    assert b.info["exact_train_images"] == len(b.train)
 
 
 def test_bad_sources_name_the_problem(tmp_path, make_cifar_dir, monkeypatch):
