@@ -124,14 +124,16 @@ def test_image_validation(fn):
         fn(x[:1], x)
     with pytest.raises(ValueError, match=r"\[B, C, H, W\]"):
         fn(x[0], x[0])
-    with pytest.raises(ValueError, match="outside"):
+    with pytest.raises(ValueError, match=r"x_hat has values in \[0\.\d+, 1\.9\d+\], outside"):
         fn(x * 2, x)
-    with pytest.raises(ValueError, match="outside"):
-        fn(x - 0.5, x)
+    with pytest.raises(ValueError, match=r"^x has values in \[-0\.4\d+, 0\.\d+\], outside"):
+        fn(x, x - 0.5)
     bad = x.clone()
     bad[0, 0, 0, 0] = float("nan")
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="x_hat contains NaN"):
         fn(bad, x)
+    with pytest.raises(ValueError, match="^x contains NaN"):
+        fn(x, bad)
     # Small round-off beyond [0, 1] is tolerated.
     fn((x + 1e-5).clamp(max=1 + 1e-5), x)
 
