@@ -334,10 +334,10 @@ def test_log_mse_ssim_adds_the_batch_ssim_in_db():
         x_hat = x_hat.clamp(0, 1).requires_grad_(True)
         loss, parts = system_loss({"x_hat": x_hat}, x, None, TrainConfig(reconstruction="log_mse_ssim"))
         log_mse, _ = system_loss({"x_hat": x_hat}, x, None, TrainConfig(reconstruction="log_mse"))
-        expected = float(log_mse) + 10 * math.log10(1 - float(ssim(x_hat.detach(), x).mean()))
+        expected = float(log_mse.detach()) + 10 * math.log10(1 - float(ssim(x_hat.detach(), x).mean()))
         assert loss.item() == pytest.approx(expected, rel=1e-5) and parts["rec"] == pytest.approx(loss.item())
         (g,) = torch.autograd.grad(loss, x_hat)
         assert bool(torch.isfinite(g).all()) and float(g.norm()) > 0
-        losses[name] = (float(log_mse), loss.item())
+        losses[name] = (float(log_mse.detach()), loss.item())
     assert losses["noisy"][0] == pytest.approx(losses["blurred"][0], abs=0.05)  # same MSE ...
     assert losses["blurred"][1] > losses["noisy"][1] + 1.0  # ... the blur's lower SSIM (0.94 vs 0.96) costs ~1.6 dB
