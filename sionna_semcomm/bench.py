@@ -559,8 +559,9 @@ def main(argv=None) -> dict:
 
         print("\n" + training_table(training_rows))
     for r in width_rows:
+        bf16 = f", bf16 autocast {r['seconds_bf16']:.3f} s" if "seconds_bf16" in r else ""
         print(f"classifier width {r['width']:>3}: {r['parameters'] / 1e6:6.2f} M parameters, {r['seconds']:.3f} s per "
-              f"training step ({r['images_per_s']:.0f} images/s)")
+              f"training step ({r['images_per_s']:.0f} images/s){bf16}")
     print(f"\nwrote {args.out}")
     if args.profile:
         _profile(max(batch_sizes), device, args.precision)

@@ -12,7 +12,8 @@ given batch size, with :func:`~sionna_semcomm.bench.time_interleaved` (same mach
   backward, optimizer), i.e. what :class:`~sionna_semcomm.train.Trainer` does per step.
 
 Every figure is ``batch / median seconds``; ``share_of_joint_step`` puts each part against the joint step.
-On CUDA the autocast (bf16) and channels_last variants of the joint step are timed as well.
+Where bf16 is fast (:func:`~sionna_semcomm.runtime.bf16_is_fast`: CUDA, CPUs with AVX512-BF16 or AMX) the
+autocast (bf16) and bf16 + channels_last variants of the joint step are timed as well.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+
+from .runtime import bf16_is_fast
 
 __all__ = ["bench_training", "bench_classifier_widths"]
 
@@ -106,10 +109,11 @@ def bench_training(scenario_name: str = "rayleigh_cifar", batch_size: int = 64, 
 
     fns = {"data": part_data, "link": part_link, "codec": part_codec, "classifier": part_classifier,
            "optimizer": part_optimizer, "step_codec": step("codec"), "step_joint": step("joint")}
-    if device.startswith("cuda"):
+    fast_bf16 = bf16_is_fast(device)
+    if fast_bf16:
         fns["step_joint_bf16"] = step("joint", autocast=True)
     times = time_interleaved(fns, repeats, warmup, device, clock)
-    if device.startswith("cuda"):  # channels_last needs the model converted: timed on its own
+    if fast_bf16:  # channels_last needs the model converted: timed on its own
         system.to(memory_format=torch.channels_last)
         times.update(time_interleaved({"step_joint_bf16_channels_last": step("joint", autocast=True)}, repeats, warmup,
                                       device, clock))
@@ -122,11 +126,15 @@ def bench_training(scenario_name: str = "rayleigh_cifar", batch_size: int = 64, 
 
 
 def bench_classifier_widths(scenario_name: str = "rayleigh_cifar", batch_size: int = 128, widths=(16, 32, 64),
-                            repeats: int = 5, warmup: int = 1, device: str = "cpu", clock: str = "wall") -> list[dict]:
+                            repeats: int = 5, warmup: int = 1, device: str = "cpu", clock: str = "wall",
+                            bf16: bool | None = None) -> list[dict]:
     """Seconds of one training step of the scenario's image classifier alone (forward, cross-entropy, backward,
     Nesterov SGD) at each base width in ``widths``, timed interleaved on a random batch.
 
-    :output: ``[{"width", "parameters", "seconds", "images_per_s"}]``, one per width.
+    :param bf16: also time the step under bf16 autocast (``train --amp bf16``); ``None``: where
+        :func:`~sionna_semcomm.runtime.bf16_is_fast`.
+    :output: ``[{"width", "parameters", "seconds", "images_per_s"}]``, one per width, with ``seconds_bf16`` and
+        ``images_per_s_bf16`` when bf16 is timed.
     """
     from .bench import time_interleaved
     from .scenario import load_scenario
@@ -134,6 +142,7 @@ def bench_classifier_widths(scenario_name: str = "rayleigh_cifar", batch_size: i
     from .train import _registry, model_config_for
 
     scenario = load_scenario(scenario_name)
+    bf16 = bf16_is_fast(device) if bf16 is None else bf16
     fns, params = {}, {}
     for width in widths:
         torch.manual_seed(0)
@@ -141,18 +150,26 @@ def bench_classifier_widths(scenario_name: str = "rayleigh_cifar", batch_size: i
         opt = torch.optim.SGD(classifier.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
         params[width] = sum(t.numel() for t in classifier.parameters())
 
-        def step(classifier=classifier, opt=opt):
+        def step(classifier=classifier, opt=opt, autocast=False):
             opt.zero_grad(set_to_none=True)
-            F.cross_entropy(classifier(x), y).backward()
+            with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=autocast):
+                loss = F.cross_entropy(classifier(x).float(), y)
+            loss.backward()
             opt.step()
         fns[width] = step
+        if bf16:
+            fns[(width, "bf16")] = lambda step=step: step(autocast=True)
     g = torch.Generator().manual_seed(0)
     cfg = model_config_for(scenario)
     x = torch.rand((batch_size, *cfg.image_shape), generator=g).to(device)
     y = torch.randint(0, cfg.num_classes, (batch_size,), generator=g).to(device)
     times = time_interleaved(fns, repeats, warmup, device, clock)
     med = {w: sorted(v)[len(v) // 2] for w, v in times.items()}
-    return [{"width": w, "parameters": params[w], "seconds": med[w], "images_per_s": batch_size / med[w]} for w in widths]
+    rows = [{"width": w, "parameters": params[w], "seconds": med[w], "images_per_s": batch_size / med[w]} for w in widths]
+    for r in rows if bf16 else []:
+        r["seconds_bf16"] = med[(r["width"], "bf16")]
+        r["images_per_s_bf16"] = batch_size / r["seconds_bf16"]
+    return rows
 
 
 def training_table(rows: list[dict]) -> str:

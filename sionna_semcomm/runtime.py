@@ -15,7 +15,7 @@ import time
 import torch
 
 __all__ = ["resolve_device", "make_generator", "default_threads", "apply_threads", "thread_setting",
-           "add_threads_argument", "usable_cores", "busy_cores", "THREADS_ENV"]
+           "add_threads_argument", "usable_cores", "busy_cores", "bf16_is_fast", "THREADS_ENV"]
 
 THREADS_ENV = "SIONNA_SEMCOMM_THREADS"  # a thread count every command takes as its default (workers, tests)
 _applied: dict = {}  # what apply_threads decided last (torch's thread count is process-wide state anyway)
@@ -51,6 +51,17 @@ def resolve_device(name: str | None = "auto") -> str:
             raise ValueError(f"device {name!r} requested but CUDA is not available here; use 'cpu'")
         return "cuda:0" if name == "cuda" else name
     raise ValueError(f"unknown device {name!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+def bf16_is_fast(device: str = "cpu") -> bool:
+    """Whether ``device`` has bfloat16 arithmetic units, so that ``torch.autocast(dtype=torch.bfloat16)`` speeds
+    convolutions up: CUDA GPUs that support bf16, and CPUs with AVX512-BF16 or AMX (e.g. AMD Zen 4, Intel Sapphire
+    Rapids). Elsewhere autocast emulates bf16 and is far slower than float32.
+    """
+    if torch.device(device).type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's capability probes (torch >= 2.3)
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
 def make_generator(seed: int, stream: str, device: str = "cpu") -> torch.Generator:

@@ -103,10 +103,22 @@ def test_quick_bench_writes_json(tmp_path):
 def test_classifier_widths_time_one_classifier_step_per_width():
     from sionna_semcomm.bench_train import bench_classifier_widths
 
-    rows = bench_classifier_widths("rayleigh_mnist", batch_size=4, widths=(2, 4), repeats=1, warmup=0)
+    rows = bench_classifier_widths("rayleigh_mnist", batch_size=4, widths=(2, 4), repeats=1, warmup=0, bf16=True)
     assert [r["width"] for r in rows] == [2, 4]
     assert all(r["seconds"] > 0 and r["images_per_s"] == pytest.approx(4 / r["seconds"]) for r in rows)
+    assert all(r["seconds_bf16"] > 0 and r["images_per_s_bf16"] == pytest.approx(4 / r["seconds_bf16"]) for r in rows)
     assert rows[1]["parameters"] > 3 * rows[0]["parameters"]  # conv weights grow with the square of the width
+    plain = bench_classifier_widths("rayleigh_mnist", batch_size=4, widths=(2,), repeats=1, warmup=0, bf16=False)
+    assert "seconds_bf16" not in plain[0]
+
+
+def test_bf16_is_fast_follows_the_cpu_probes(monkeypatch):
+    from sionna_semcomm.runtime import bf16_is_fast
+
+    for avx512_bf16, amx, expected in ((False, False, False), (True, False, True), (False, True, True)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v, raising=False)
+        assert bf16_is_fast("cpu") is expected
 
 
 def test_competitor_runs_only_inside_its_block():
