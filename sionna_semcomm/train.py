@@ -46,7 +46,7 @@ from .checkpoints import CheckpointError, load_resume_state, load_state_into
 from .link.ofdm import OFDMLink
 from .metrics import psnr, ssim
 from .outputs import checked_out_dir
-from .runtime import interrupt_on_signals, make_generator, resolve_device
+from .runtime import bf16_is_fast, interrupt_on_signals, make_generator, resolve_device
 from .scenario import ScenarioError, load_scenario
 from .semantic import ModelConfig, SemanticSystem
 
@@ -84,7 +84,8 @@ class TrainConfig:
         ``val_snr_db``), ``accuracy``, ``psnr+accuracy`` (PSNR [dB] + 10 x accuracy: one accuracy point is
         worth 0.1 dB) or ``auto`` (codec: psnr; classifier stages: accuracy; joint: psnr+accuracy).
     :param train_source: training images (:data:`~sionna_semcomm.data.sources.TRAIN_SOURCES`).
-    :param amp: ``bf16`` autocast (CUDA; on CPUs without bf16 units it is far slower) or ``none``.
+    :param amp: ``bf16`` autocast or ``none``. Fast on CUDA and on CPUs with AVX512-BF16/AMX (1.8x per classifier
+        step on this project's Zen 4 CPU); elsewhere far slower (:func:`~sionna_semcomm.runtime.bf16_is_fast`).
     :param channels_last: convolution memory layout (faster on GPUs with tensor cores).
     """
 
@@ -242,6 +243,9 @@ class Trainer:
         if cfg.channels_last:
             self.system = self.system.to(memory_format=torch.channels_last)
         self.cfg, self.out_dir, self.seed, self.device = cfg, Path(out_dir), seed, device
+        if cfg.amp == "bf16" and not bf16_is_fast(device):
+            print(f"warning: --amp bf16 on {device}, which has no bf16 units (AVX512-BF16/AMX or a bf16 GPU): autocast "
+                  "emulates bf16 there and is slower than float32", file=sys.stderr)
         self.train_set, self.val_set = _on_device(train_set, device), _on_device(val_set, device)
         self.link = OFDMLink(system.num_symbols, link_config, seed=seed, device=device)
         self.val_link = OFDMLink(system.num_symbols, link_config, seed=seed + 1, device=device)
@@ -469,15 +473,17 @@ class Trainer:
 
     def _classifier_inputs(self, x: torch.Tensor, snr_db: float) -> torch.Tensor:
         """``classifier_finetune``: the first ``clean_fraction`` of the (shuffled) batch clean, the rest the frozen
-        codec's reconstructions through the link; for a symbol classifier the received symbols of every image."""
+        codec's reconstructions through the link; for a symbol classifier the received symbols of every image.
+        The frozen codec runs in float32 even under ``amp``: the classifier learns the inputs evaluation gives it."""
         self.system.codec.eval()
+        full_precision = torch.autocast(device_type=torch.device(self.device).type, enabled=False)
         if self.system.config.classify_from == "symbols":  # a symbol classifier sees received symbols only
-            with torch.no_grad():
+            with torch.no_grad(), full_precision:
                 return self.system.reconstruct(x, self.link, snr_db)["z_hat"]
         n_clean = int(round(self.cfg.clean_fraction * len(x)))
         if n_clean == len(x):
             return x
-        with torch.no_grad():
+        with torch.no_grad(), full_precision:
             rec = self.system.reconstruct(x[n_clean:], self.link, snr_db)
         return torch.cat([x[:n_clean], rec["x_hat"].clamp(0, 1).to(x.dtype)])
 
@@ -887,8 +893,9 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=duration_seconds, metavar="T",
                    help="stop cleanly after T (seconds, or e.g. 90m, 2h) and keep resume.pt; the schedule still "
                         "follows --max-steps/--epochs")
-    p.add_argument("--amp", choices=AMP, help="bf16: autocast the networks to bfloat16 (GPUs; on CPUs without bf16 units "
-                   "it is far slower); default: the scenario's [train] amp, none")
+    p.add_argument("--amp", choices=AMP, help="bf16: autocast the networks to bfloat16 (GPUs, and CPUs with AVX512-BF16 or "
+                   "AMX such as AMD Zen 4 / Intel Sapphire Rapids; elsewhere far slower); default: the scenario's "
+                   "[train] amp, none")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="convolutions in the channels_last memory layout (faster on GPUs with tensor cores); default: "
                         "the scenario's [train] channels_last")

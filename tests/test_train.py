@@ -177,6 +177,20 @@ def test_stages_train_only_their_part(tmp_path, make_cifar_dir):
         assert ("val_clean_accuracy" in h) == (stage == "classifier_finetune")
 
 
+def test_bf16_finetune_feeds_the_classifier_the_float32_reconstructions(tmp_path, make_cifar_dir):
+    """Under --amp bf16 stage 3 still trains on the reconstructions evaluation gives the classifier (float32)."""
+    train, val = _dataset(tmp_path, make_cifar_dir)
+    x, _ = train.batch(torch.arange(8))
+    inputs = {}
+    for amp in ("none", "bf16"):
+        trainer = _tiny_trainer(tmp_path, train, val, amp, stage="classifier_finetune", amp=amp, clean_fraction=0.25)
+        with trainer._autocast():
+            inputs[amp] = trainer._classifier_inputs(x, 10.0)
+    assert inputs["bf16"].dtype == torch.float32
+    assert torch.equal(inputs["bf16"][:2], x[:2])  # the clean quarter
+    assert torch.equal(inputs["bf16"], inputs["none"])  # same link seed: bit-identical reconstructions
+
+
 def test_train_cli_stages_chain_through_init(tmp_path, make_cifar_dir, tiny_scenario):
     data = make_cifar_dir(tmp_path / "data")
     scenario = tiny_scenario("[train]\nepochs = 1\nbatch_size = 16\n[train.codec]\nlr = 2e-3\n"
