@@ -89,3 +89,24 @@ def test_default_mnist_system_is_the_recipe_with_a_4000_step_codec_stage():
         file_or_name(SHIPPED_VARIANTS)("codec4k")
     with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_mnist'"):
         pretrained_checkpoint("rayleigh_mnist", "mobilesc", "codec4k")
+
+
+def test_w32_variant_is_the_default_codec_with_a_width_32_classifier():
+    """``--checkpoint w32``: rayleigh_cifar's codec unchanged, its classifier PreActResNet-18 at width 32 (the
+    default's: 16) trained by stages 2 and 3; no such variant elsewhere."""
+    import dataclasses
+
+    from sionna_semcomm.argtypes import file_or_name
+    from sionna_semcomm.learned import SHIPPED_VARIANTS
+    from sionna_semcomm.reproduce.pipeline import _same_codec
+
+    base, _ = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc"))
+    variant, meta = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc", "w32"))
+    assert variant.config.classifier_width == 32 and base.config.classifier_width == 16
+    assert dataclasses.replace(variant.config, classifier_width=16) == base.config
+    assert meta["stage"] == "classifier_finetune" and meta["init"]["codec"]["sha256"] == pretrained_checkpoint(
+        "rayleigh_cifar", "mobilesc")[1]
+    assert _same_codec(variant.state_dict(), base.state_dict())
+    assert file_or_name(SHIPPED_VARIANTS)("w32") == "w32"
+    with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_mnist'"):
+        pretrained_checkpoint("rayleigh_mnist", "mobilesc", "w32")
