@@ -84,8 +84,9 @@ class TrainConfig:
         ``val_snr_db``), ``accuracy``, ``psnr+accuracy`` (PSNR [dB] + 10 x accuracy: one accuracy point is
         worth 0.1 dB) or ``auto`` (codec: psnr; classifier stages: accuracy; joint: psnr+accuracy).
     :param train_source: training images (:data:`~sionna_semcomm.data.sources.TRAIN_SOURCES`).
-    :param amp: ``bf16`` autocast or ``none``. Fast on CUDA and on CPUs with AVX512-BF16/AMX (1.8x per classifier
-        step on this project's Zen 4 CPU); elsewhere far slower (:func:`~sionna_semcomm.runtime.bf16_is_fast`).
+    :param amp: ``bf16`` autocast or ``none``. Fast on CUDA and on CPUs with AVX512-BF16/AMX (1.9x per width-32
+        classifier step on a 2-core AMD EPYC with AVX512-BF16: README); elsewhere far slower
+        (:func:`~sionna_semcomm.runtime.bf16_is_fast`).
     :param channels_last: convolution memory layout (faster on GPUs with tensor cores).
     """
 
