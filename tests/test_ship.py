@@ -125,3 +125,47 @@ def test_merge_docs_replaces_only_the_runs_dataset(tmp_path):
     report = (docs / "REPORT.md").read_text()
     assert report.startswith("# Report\n\nhand-written head\n\n### Fig. 6: attacks") and "new mnist" in report
     assert "fig8 cifar" in report and "old body" not in report
+
+
+def test_ship_keeps_the_shipped_symbol_classifier_the_run_reused(tmp_path, monkeypatch):
+    """A variant with the default's codec (e.g. a wider classifier): the reproduction reuses the shipped symbol
+    classifier (same codec, tensor for tensor) and trains none, so ship keeps its entry; with another codec it
+    wants the run's own."""
+    import torch
+    from safetensors.torch import save_file
+
+    monkeypatch.chdir(tmp_path)
+    weights, cache = tmp_path / "weights", tmp_path / "run" / "cache" / SCEN
+    weights.mkdir()
+    codec = torch.arange(6.0)
+    files = {"mobilesc": {"codec.w": codec, "classifier.w": torch.zeros(2)},
+             "mobilesc-cand": {"codec.w": codec.clone(), "classifier.w": torch.ones(4)},
+             "mobilesc-symbols": {"codec.w": codec.clone(), "classifier.sym": torch.ones(3)}}
+    manifest = {}
+    for suffix, state in files.items():
+        path = weights / f"{SCEN}-{suffix}.safetensors"
+        save_file(state, str(path))
+        manifest[f"{SCEN}-{suffix}"] = {"file": path.name, "sha256": _sha(path.read_bytes()), "steps": 3}
+    (weights / "manifest.json").write_text(json.dumps(manifest))
+    cand = manifest[f"{SCEN}-mobilesc-cand"]["sha256"]
+    for name in ("semadv-t2-aaaaaaaaaaaa", "semadv-t2-c5-bbbbbbbbbbbb", "pgm-cccccccccccc"):
+        _folder(cache, "generators", name, "system", cand, name.encode(), _generator_history("c", [1.0]))
+    _folder(cache, "defenses", "semmixed-eeeeeeeeeeee", "system", cand, b"semmixed",
+            {"metadata": {"command": "d"}, "history": [{"step": 2, "seconds": 1.0, "val_loss": 0.1}]})
+    argv = ["--scenario", SCEN, "--run", str(tmp_path / "run"), "--weights", str(weights), "--promote", "cand",
+            "--device-note", "cpu", "--reproduction", "r", "--write"]
+    symbols_file = (weights / f"{SCEN}-mobilesc-symbols.safetensors").read_bytes()
+    assert main(argv) == 0
+    shipped = json.loads((weights / "manifest.json").read_text())
+    kept = shipped[f"{SCEN}-mobilesc-symbols"]
+    assert kept["sha256"] == manifest[f"{SCEN}-mobilesc-symbols"]["sha256"] and kept["steps"] == 3
+    assert "reused" in kept["note"] and (weights / kept["file"]).read_bytes() == symbols_file
+    assert shipped[f"{SCEN}-mobilesc"]["sha256"] == cand
+
+    # another codec: the run must have trained its own symbol classifier, and this run has none
+    save_file({"codec.w": -codec, "classifier.sym": torch.ones(3)}, str(weights / f"{SCEN}-mobilesc-symbols.safetensors"))
+    other = json.loads((weights / "manifest.json").read_text())
+    other[f"{SCEN}-mobilesc-symbols"]["sha256"] = _sha((weights / f"{SCEN}-mobilesc-symbols.safetensors").read_bytes())
+    (weights / "manifest.json").write_text(json.dumps(other))
+    with pytest.raises(SystemExit, match="0 finished 'mobilesc-symbols' folders"):
+        main([a for a in argv if a not in ("--promote", "cand", "--write")])  # the default is now cand's system

@@ -6,7 +6,8 @@ package (``sionna_semcomm/assets/weights``) the weights that the run trained aga
 - the generators the link and attack commands load by default: SemAdv ``t2``, the controllable ``t2-c5``,
   PGM (``<scenario>-semadv-t2`` ...);
 - the SemMixed system (``--checkpoint semmixed``) and the classifier on the received symbols
-  (``--checkpoint symbols``);
+  (``--checkpoint symbols``; the shipped one is kept where it holds the system's codec, tensor for tensor: the
+  run then reused it and trained none);
 
 each with a manifest entry built from its training history (command, steps, wall time, validation metrics).
 ``--promote VARIANT`` first makes a shipped variant (e.g. ``logmse``, the system the run was given with
@@ -36,7 +37,8 @@ from ..atomic import atomic_write, atomic_write_json
 from ..checkpoints import sha256_file
 from .pipeline import DATASET_SCENARIOS
 
-__all__ = ["find_trained", "generator_entry", "semmixed_entry", "symbols_entry", "promote", "ship", "merge_docs"]
+__all__ = ["find_trained", "generator_entry", "semmixed_entry", "symbols_entry", "shares_codec", "promote", "ship",
+           "merge_docs"]
 
 #: manifest key suffix -> (cache kind, cache label, config key naming the system's sha256, description)
 TRAINED = {
@@ -135,6 +137,22 @@ def symbols_entry(folder: Path, name: str, renames: dict[str, str], system: str,
     return entry
 
 
+def shares_codec(weights: Path, manifest: dict, name: str, source: str) -> bool:
+    """Whether the shipped system ``name`` (the symbol classifier) holds the codec of the shipped system ``source``,
+    tensor for tensor: then the reproduction reuses ``name`` instead of training one (``pipeline.symbol_system``).
+    ``False`` where either is not shipped or not a readable checkpoint."""
+    from ..checkpoints import CheckpointError, load_weights
+    from .pipeline import _same_codec
+
+    if name not in manifest or source not in manifest:
+        return False
+    try:
+        a, b = (load_weights(weights / manifest[k]["file"], manifest[k]["sha256"])[0] for k in (name, source))
+    except CheckpointError:
+        return False
+    return _same_codec(a, b)
+
+
 def promote(manifest: dict, scenario: str, variant: str) -> dict:
     """The manifest with ``<scenario>-mobilesc-<variant>`` as ``<scenario>-mobilesc`` (the variant entry removed).
 
@@ -166,6 +184,11 @@ def ship(run: Path, scenario: str, weights: Path, device: str, reproduction: str
     cache, system, files = run / "cache" / scenario, f"{scenario}-mobilesc", {}
     for suffix, (kind, label, key, description) in TRAINED.items():
         name = f"{scenario}-{suffix}"
+        if suffix == "mobilesc-symbols" and shares_codec(weights, manifest, name, source):
+            # the reproduction reused the shipped symbol classifier (pipeline.symbol_system): nothing was trained
+            out[name] = {**manifest[name], "note": (f"kept: its codec is that of {manifest[source]['file']} tensor "
+                                                    "for tensor, so the reproduction run on that system reused it")}
+            continue
         folder = find_trained(cache, kind, label, key, sha)
         if kind == "generators":
             description = manifest.get(name, {}).get("description", description)
