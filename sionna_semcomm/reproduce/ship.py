@@ -186,8 +186,9 @@ def ship(run: Path, scenario: str, weights: Path, device: str, reproduction: str
         name = f"{scenario}-{suffix}"
         if suffix == "mobilesc-symbols" and shares_codec(weights, manifest, name, source):
             # the reproduction reused the shipped symbol classifier (pipeline.symbol_system): nothing was trained
-            out[name] = {**manifest[name], "note": (f"kept: its codec is that of {manifest[source]['file']} tensor "
-                                                    "for tensor, so the reproduction run on that system reused it")}
+            renamed = f" (--checkpoint {promote_variant}, now {system}.safetensors)" if promote_variant else ""
+            out[name] = {**manifest[name], "note": (f"kept: its codec is that of {manifest[source]['file']}{renamed} "
+                                                    "tensor for tensor, so the reproduction run on that system reused it")}
             continue
         folder = find_trained(cache, kind, label, key, sha)
         if kind == "generators":
