@@ -91,22 +91,27 @@ def test_default_mnist_system_is_the_recipe_with_a_4000_step_codec_stage():
         pretrained_checkpoint("rayleigh_mnist", "mobilesc", "codec4k")
 
 
-def test_w32_variant_is_the_default_codec_with_a_width_32_classifier():
-    """``--checkpoint w32``: rayleigh_cifar's codec unchanged, its classifier PreActResNet-18 at width 32 (the
-    default's: 16) trained by stages 2 and 3; no such variant elsewhere."""
-    import dataclasses
+def test_default_cifar_system_has_a_width_32_classifier_and_its_defences_keep_it():
+    """The shipped rayleigh_cifar system (shipped first as the variant ``w32``): the stage-7 codec with a
+    PreActResNet-18 classifier of width 32 (the scenario's ``classifier_width`` stays 16: a checkpoint carries its
+    own), trained by stages 2 and 3; SemMixed, fine-tuned from it, keeps the width and the symbol classifier its
+    codec; the name ``w32`` is gone since its promotion."""
+    import argparse
 
     from sionna_semcomm.argtypes import file_or_name
     from sionna_semcomm.learned import SHIPPED_VARIANTS
     from sionna_semcomm.reproduce.pipeline import _same_codec
+    from sionna_semcomm.scenario import load_scenario
 
-    base, _ = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc"))
-    variant, meta = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc", "w32"))
-    assert variant.config.classifier_width == 32 and base.config.classifier_width == 16
-    assert dataclasses.replace(variant.config, classifier_width=16) == base.config
-    assert meta["stage"] == "classifier_finetune" and meta["init"]["codec"]["sha256"] == pretrained_checkpoint(
-        "rayleigh_cifar", "mobilesc")[1]
-    assert _same_codec(variant.state_dict(), base.state_dict())
-    assert file_or_name(SHIPPED_VARIANTS)("w32") == "w32"
-    with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_mnist'"):
-        pretrained_checkpoint("rayleigh_mnist", "mobilesc", "w32")
+    system, meta = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc"))
+    assert system.config.classifier_width == 32 and load_scenario("rayleigh_cifar").extras["model"]["classifier_width"] == 16
+    assert meta["stage"] == "classifier_finetune" and meta["init"]["classifier"]["step"] == 10000
+    assert meta["init"]["codec"]["sha256"].startswith("19e386ae")  # the width-16 system shipped before: its codec
+    semmixed, _ = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc", "semmixed"))
+    assert semmixed.config == system.config
+    symbols = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc", "symbols"))[0]
+    assert _same_codec(symbols.state_dict(), system.state_dict())
+    with pytest.raises(argparse.ArgumentTypeError, match="no such file: w32"):
+        file_or_name(SHIPPED_VARIANTS)("w32")
+    with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_cifar'"):
+        pretrained_checkpoint("rayleigh_cifar", "mobilesc", "w32")

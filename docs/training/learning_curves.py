@@ -1,7 +1,8 @@
 """The learning curves of the shipped rayleigh_cifar weights in one figure: stages 1-3 of the recipe, their
 continuations (stage 4: the codec on log_mse; stage 5: stage 3 again on that codec; stages 6-7: the codec 8,000
-more steps on log_mse, then 3,000 on log_mse_ssim; stage 8: stage 3 again on that codec) and the symbol
-classifier (trained by the reproduction on the shipped codec).
+more steps on log_mse, then 3,000 on log_mse_ssim; stage 8: stage 3 again on that codec; stages 9-10: stages 2
+and 3 again with a classifier of width 32, on the stage-7 codec: the shipped classifier) and the symbol classifier
+(trained by the reproduction on the shipped codec).
 
 Run from the repository root: python docs/training/learning_curves.py (reads the histories beside this file,
 copies of the runs' history.json, and writes docs/learning_curve_rayleigh_cifar.png)."""
@@ -12,7 +13,8 @@ import matplotlib.pyplot as plt
 
 runs = {"codec": "codec", "classifier": "classifier", "finetune": "final", "symbols": "symbols",
         "logmse_codec": "logmse-codec", "logmse_finetune": "logmse-final", "cont_codec": "logmse-cont-codec",
-        "ssim_codec": "logmse-ssim-codec", "ssim_finetune": "logmse-ssim-final"}
+        "ssim_codec": "logmse-ssim-codec", "ssim_finetune": "logmse-ssim-final",
+        "w32_classifier": "classifier-w32-bf16", "w32_finetune": "w32-final"}
 h = {k: json.load(open(f"docs/training/rayleigh_cifar-{v}-history.json"))["history"] for k, v in runs.items()}
 fig, ax = plt.subplots(1, 3, figsize=(15, 4))
 s = [e["step"] for e in h["codec"]]
@@ -32,16 +34,19 @@ ax0b.set_ylabel("training MSE")
 lines = ax[0].get_legend_handles_labels(), ax0b.get_legend_handles_labels()  # one legend, drawn above both axes
 ax0b.legend(lines[0][0] + lines[1][0], lines[0][1] + lines[1][1], loc="center right", fontsize=7)
 s = [e["step"] for e in h["classifier"]]
-ax[1].plot(s, [e["val_accuracy"] for e in h["classifier"]], "o-", label="validation accuracy (clean)")
-ax[1].axvline(10000, color="gray", ls=":", label="10k: end of the first schedule (selected)")
-ax[1].set(xlabel="optimizer step (batch 128)", ylabel="accuracy", title="stage 2: classifier on clean images")
+ax[1].plot(s, [e["val_accuracy"] for e in h["classifier"]], "o-", label="stage 2, width 16 (clean validation accuracy)")
+ax[1].axvline(10000, color="gray", ls=":", label="10k: end of the width-16 run's first schedule (selected)")
+ax[1].plot([e["step"] for e in h["w32_classifier"]], [e["val_accuracy"] for e in h["w32_classifier"]], "s-",
+           label="stage 9: stage 2 at width 32 (bf16; shipped)")
+ax[1].set(xlabel="optimizer step (batch 128)", ylabel="accuracy", title="stages 2, 9: classifier on clean images")
 ax[1].legend(fontsize=8)
 for k, lab in (("finetune", "stage 3: image classifier on reconstructions"),
                ("logmse_finetune", "stage 5: stage 3's classifier, 3,000 more steps on the stage-4 codec"),
                ("ssim_finetune", "stage 8: stage 5's classifier, 3,000 more steps on the stage-7 codec"),
+               ("w32_finetune", "stage 10: stage 9's width-32 classifier on the stage-7 codec (shipped)"),
                ("symbols", "symbol classifier (shipped codec)")):
     ax[2].plot([e["step"] for e in h[k]], [e["val_accuracy"] for e in h[k]], "o-", label=lab)
-ax[2].set(xlabel="optimizer step (batch 128)", ylabel="accuracy at 10 dB", title="stages 3, 5, 8: classifiers at 10 dB")
+ax[2].set(xlabel="optimizer step (batch 128)", ylabel="accuracy at 10 dB", title="stages 3, 5, 8, 10: classifiers at 10 dB")
 ax[2].legend(loc="center right", fontsize=7)
 fig.tight_layout()
 fig.savefig("docs/learning_curve_rayleigh_cifar.png", dpi=100)
