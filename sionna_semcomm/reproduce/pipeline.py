@@ -168,15 +168,15 @@ class Pipeline:
         """The system that classifies the received symbols (the paper's Fig. 6 c/e setting): the shipped one
         (``--checkpoint symbols``) when its codec is the base system's (tensor for tensor), else trained here from the
         base system's codec (``train --stage classifier_finetune --classify-from symbols``), cached."""
-        from ..checkpoints import CheckpointError, load_weights
+        from ..checkpoints import CheckpointError
         from ..learned import pretrained_checkpoint
 
         try:
             path, sha = pretrained_checkpoint(scenario, "mobilesc", "symbols")
-            if _same_codec(load_weights(path, sha)[0], load_weights(base["path"], base["sha256"])[0]):
-                return {"path": str(path), "sha256": sha}
         except CheckpointError:
-            pass
+            path = sha = None
+        if path is not None and shares_codec((path, sha), (base["path"], base["sha256"])):
+            return {"path": str(path), "sha256": sha}
         args = ["--scenario", scenario, "--stage", "classifier_finetune", "--classify-from", "symbols",
                 "--init-codec", base["path"], "--max-steps", str(self.preset.max_steps or steps),
                 *self._common(scenario), *self._caps()]
@@ -395,6 +395,17 @@ _MAINS = {m: _main_of(m) for m in ("link", "attack", "defense", "train")}
 def _quiet(argv: list[str]) -> list[str]:
     """A command's ``argv`` without progress bars (commands run by workers write to log files)."""
     return argv + ([] if "--no-progress" in argv else ["--no-progress"])
+
+
+def shares_codec(a: tuple[str | Path, str | None], b: tuple[str | Path, str | None]) -> bool:
+    """Whether two system checkpoints ``(path, sha256)`` hold the same codec, tensor for tensor (the rule by which
+    the reproduction reuses the shipped symbol classifier); ``False`` where either is not a readable checkpoint."""
+    from ..checkpoints import CheckpointError, load_weights
+
+    try:
+        return _same_codec(load_weights(*a)[0], load_weights(*b)[0])
+    except CheckpointError:
+        return False
 
 
 def _same_codec(a: dict, b: dict) -> bool:

@@ -35,10 +35,9 @@ from pathlib import Path
 
 from ..atomic import atomic_write, atomic_write_json
 from ..checkpoints import sha256_file
-from .pipeline import DATASET_SCENARIOS
+from .pipeline import DATASET_SCENARIOS, shares_codec
 
-__all__ = ["find_trained", "generator_entry", "semmixed_entry", "symbols_entry", "shares_codec", "promote", "ship",
-           "merge_docs"]
+__all__ = ["find_trained", "generator_entry", "semmixed_entry", "symbols_entry", "promote", "ship", "merge_docs"]
 
 #: manifest key suffix -> (cache kind, cache label, config key naming the system's sha256, description)
 TRAINED = {
@@ -137,22 +136,6 @@ def symbols_entry(folder: Path, name: str, renames: dict[str, str], system: str,
     return entry
 
 
-def shares_codec(weights: Path, manifest: dict, name: str, source: str) -> bool:
-    """Whether the shipped system ``name`` (the symbol classifier) holds the codec of the shipped system ``source``,
-    tensor for tensor: then the reproduction reuses ``name`` instead of training one (``pipeline.symbol_system``).
-    ``False`` where either is not shipped or not a readable checkpoint."""
-    from ..checkpoints import CheckpointError, load_weights
-    from .pipeline import _same_codec
-
-    if name not in manifest or source not in manifest:
-        return False
-    try:
-        a, b = (load_weights(weights / manifest[k]["file"], manifest[k]["sha256"])[0] for k in (name, source))
-    except CheckpointError:
-        return False
-    return _same_codec(a, b)
-
-
 def promote(manifest: dict, scenario: str, variant: str) -> dict:
     """The manifest with ``<scenario>-mobilesc-<variant>`` as ``<scenario>-mobilesc`` (the variant entry removed).
 
@@ -184,7 +167,8 @@ def ship(run: Path, scenario: str, weights: Path, device: str, reproduction: str
     cache, system, files = run / "cache" / scenario, f"{scenario}-mobilesc", {}
     for suffix, (kind, label, key, description) in TRAINED.items():
         name = f"{scenario}-{suffix}"
-        if suffix == "mobilesc-symbols" and shares_codec(weights, manifest, name, source):
+        if suffix == "mobilesc-symbols" and name in manifest and shares_codec(
+                *((weights / manifest[k]["file"], manifest[k]["sha256"]) for k in (name, source))):
             # the reproduction reused the shipped symbol classifier (pipeline.symbol_system): nothing was trained
             renamed = f" (--checkpoint {promote_variant}, now {system}.safetensors)" if promote_variant else ""
             out[name] = {**manifest[name], "note": (f"kept: its codec is that of {manifest[source]['file']}{renamed} "
