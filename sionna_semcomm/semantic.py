@@ -95,7 +95,7 @@ class SemanticSystem(nn.Module):
         z = self.codec.encode(x, snr_db)
         out = link(z, snr_db, perturbation=perturbation, taps=taps)
         z_hat = out["x_hat"]
-        return {"x_hat": self.codec.decode(z_hat, snr_db), "z": z, "z_hat": z_hat, "link": out}
+        return {"x_hat": self.codec.decode(z_hat, snr_db, out.get("no_eff")), "z": z, "z_hat": z_hat, "link": out}
 
     def forward(self, x, link, snr_db, perturbation=None, taps=None) -> dict:
         out = self.reconstruct(x, link, snr_db, perturbation, taps)

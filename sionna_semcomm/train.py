@@ -878,6 +878,10 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--snr-adaptive-encoder", action=argparse.BooleanOptionalAction, default=None,
                    help="tell the encoder the link's SNR too (fed back to the transmitter; ADJSCC's encoder-side SNR "
                         "gates; MobileSC only); default: the scenario's [model] codec_hparams snr_adaptive_encoder, off")
+    p.add_argument("--decoder-csi", action=argparse.BooleanOptionalAction, default=None,
+                   help="give the decoder the channel state of every symbol (its post-equaliser SINR from the LS "
+                        "estimate; MobileSC only); default: the scenario's [model] codec_hparams decoder_csi, off. With "
+                        "--init-codec from a decoder without it, its input starts at zero (the same reconstructions)")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--lr", type=finite_float("learning rate"))
     p.add_argument("--reconstruction", choices=RECONSTRUCTION,
@@ -974,12 +978,16 @@ def init_part(system: SemanticSystem, part: str, path: str | Path) -> dict:
         raise CheckpointError(f"{path} holds no {part} weights")
     module = getattr(system, part)
     new_gates = {k: v for k, v in module.state_dict().items()
-                 if k.startswith(("encoder.snr_gates.", "decoder.snr_gates.")) and k not in sub}
-    load_state_into(module, {**sub, **new_gates}, f"{path} ({part})")  # SNR gates it lacks start as the identity
+                 if k.startswith(("encoder.snr_gates.", "decoder.snr_gates.", "decoder.csi_input.")) and k not in sub}
+    # SNR gates it lacks start as the identity, a channel-state input as zero: the checkpoint's reconstructions
+    load_state_into(module, {**sub, **new_gates}, f"{path} ({part})")
     info = {"path": str(path), "sha256": sha256_file(path), "step": meta.get("step"), "epoch": meta.get("epoch"),
             "stage": meta.get("train_config", {}).get("stage")}
-    if new_gates:
-        info["new_snr_gates"] = len({tuple(k.split(".")[:3]) for k in new_gates})
+    gates = {tuple(k.split(".")[:3]) for k in new_gates if ".snr_gates." in k}
+    if gates:
+        info["new_snr_gates"] = len(gates)
+    if any(k.startswith("decoder.csi_input.") for k in new_gates):
+        info["new_csi_input"] = True
     return info
 
 
@@ -992,7 +1000,7 @@ def _configs(args) -> tuple:
             raise ScenarioError(f"scenario {scenario.name!r} has no [images] section: nothing to train on")
         mcfg = model_config_for(scenario, codec=args.codec, classify_from=args.classify_from,
                                 classifier_width=args.classifier_width)
-        for key in ("snr_adaptive", "snr_adaptive_encoder"):
+        for key in ("snr_adaptive", "snr_adaptive_encoder", "decoder_csi"):
             if getattr(args, key) is not None:
                 mcfg = dataclasses.replace(mcfg, codec_hparams={**mcfg.codec_hparams, key: getattr(args, key)})
         lo, hi = args.snr_db_range or (None, None)

@@ -1,6 +1,7 @@
 """Training through the link, checkpoints, resume, and the learned system on the link command."""
 
 
+import dataclasses
 import math
 
 import pytest
@@ -307,6 +308,52 @@ def test_snr_adaptive_decoder_trains_from_a_plain_codec(tmp_path, make_cifar_dir
     with pytest.raises(SystemExit, match="snr_min_db <= snr_max_db"):
         train_main(base + ["--out-dir", str(tmp_path / "bad"), "--snr-db-range", "5", "2"])
     assert not plain.codec.snr_adaptive
+
+
+def test_csi_decoder_starts_as_its_checkpoint_and_learns_to_use_the_channel_state(tmp_path, make_cifar_dir, tiny_scenario):
+    """--decoder-csi from a plain codec: the same reconstructions at step 0 (the CSI input starts at zero),
+    then a decoder whose output depends on the per-symbol ``no_eff`` the link reports (and the attacks'
+    receiver passes on)."""
+    from sionna_semcomm.attacks.base import receive
+    from sionna_semcomm.models.codec import CSI_FEATURE_RANGE, csi_feature
+
+    data = make_cifar_dir(tmp_path / "data")
+    scenario = tiny_scenario("[train]\nepochs = 1\nbatch_size = 16\n")
+    base = ["--scenario", str(scenario), "--data-dir", str(data), "--no-progress", "--device", "cpu", "--stage", "codec"]
+    train_main(base + ["--max-steps", "2", "--out-dir", str(tmp_path / "plain")])
+    plain, _ = load_system(tmp_path / "plain" / "best.safetensors")
+    train_main(base + ["--max-steps", "2", "--lr", "1e-2", "--out-dir", str(tmp_path / "csi"), "--decoder-csi",
+                       "--init-codec", str(tmp_path / "plain" / "best.safetensors")])
+    system, meta = load_system(tmp_path / "csi" / "last.safetensors")
+    assert system.codec.uses_csi and meta["model"]["codec_hparams"]["decoder_csi"] is True and not plain.codec.uses_csi
+    assert meta["init"]["codec"]["new_csi_input"] is True
+    assert system.codec.decoder.csi_input.weight.abs().sum() > 0  # it trained
+
+    fresh = SemanticSystem(dataclasses.replace(plain.config, codec_hparams={**plain.config.codec_hparams, "decoder_csi": True}))
+    fresh.load_state_dict({**plain.state_dict(), "codec.decoder.csi_input.weight": fresh.codec.decoder.csi_input.weight})
+    fresh.eval()
+    link = OFDMLink(64, LinkConfig(equalizer="lmmse"), seed=0)
+    x = torch.rand(3, 3, 32, 32)
+    taps = link.sample_taps((3,))
+    with torch.no_grad():
+        outs = []
+        for m in (plain, fresh, system):
+            link.reseed(0)
+            outs.append(m(x, link, 4.0, taps=taps))
+        link.reseed(0)
+        rx = receive(system, link, system.codec.encode(x), 4.0, taps=taps)
+        z_hat, no_eff = outs[2]["z_hat"], outs[2]["link"]["no_eff"]
+        other = system.codec.decode(z_hat, no_eff=no_eff * 10)
+    torch.testing.assert_close(outs[0]["x_hat"], outs[1]["x_hat"])  # zero-initialised: the checkpoint's output
+    torch.testing.assert_close(outs[2]["x_hat"], rx["x_hat"])  # the attacks' receiver passes the channel state on
+    assert not torch.allclose(other, outs[2]["x_hat"])  # the trained decoder reads it
+    with pytest.raises(ValueError, match="pass no_eff"):
+        system.codec.decode(z_hat)
+    with pytest.raises(ValueError, match="shape of z_hat"):
+        system.codec.decode(z_hat, no_eff=no_eff[:, :10])
+
+    feat = csi_feature(torch.tensor([[1e-1, 1e-9, 1e3]]), (1, 1, 6))  # SINR 10 dB, clipped at 40 dB, at -20 dB
+    assert feat.flatten().tolist() == pytest.approx([1, 1, CSI_FEATURE_RANGE[1], CSI_FEATURE_RANGE[1], -2, -2])
 
 
 def test_log_mse_weighs_every_batch_by_its_relative_error():

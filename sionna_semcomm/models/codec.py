@@ -138,17 +138,43 @@ def _as_param_dtype(module: nn.Module, t: torch.Tensor) -> torch.Tensor:
     return t if p is None or t.dtype == p.dtype else t.to(p.dtype)
 
 
-def run_body(body: nn.Module, gates: nn.ModuleDict, x: torch.Tensor, snr_db=None) -> torch.Tensor:
+def run_body(body: nn.Module, gates: nn.ModuleDict, x: torch.Tensor, snr_db=None,
+             add_after_first: torch.Tensor | None = None) -> torch.Tensor:
     """``body(x)``; with SNR gates (``{str(i): SNRGate}``, non-empty), ``gates[str(i)]`` is applied after
-    ``body[i]`` (an ``nn.Sequential``) and ``snr_db`` (number or [B], dB) is required."""
-    if not len(gates):
+    ``body[i]`` (an ``nn.Sequential``) and ``snr_db`` (number or [B], dB) is required.
+    ``add_after_first`` (the shape of ``body[0]``'s output) is added to ``body[0]``'s output: the decoders'
+    channel-state input (:func:`csi_feature`)."""
+    if not len(gates) and add_after_first is None:
         return body(x)
-    snr = snr_tensor(snr_db, x.shape[0], x.device)
+    snr = snr_tensor(snr_db, x.shape[0], x.device) if len(gates) else None
     for i, layer in enumerate(body):
         x = layer(x)
+        if i == 0 and add_after_first is not None:
+            x = x + add_after_first
         if str(i) in gates:
             x = gates[str(i)](x, snr)
     return x
+
+
+#: The per-symbol channel state enters a CSI-aware decoder as ``-log10(no_eff)`` (the symbol's post-equaliser
+#: SINR in bels) clipped to this range: -20..40 dB.
+CSI_FEATURE_RANGE = (-2.0, 4.0)
+
+
+def csi_feature(no_eff: torch.Tensor, latent_shape: Sequence[int]) -> torch.Tensor:
+    """The receiver's per-symbol reliability as a latent-shaped map: ``-log10(no_eff)`` clipped to
+    :data:`CSI_FEATURE_RANGE`, each complex symbol's value given to both of its reals (the adjacent pair of
+    :func:`reals_to_complex`), so that it lines up with the received latent map.
+
+    :input no_eff: float [B, K], the effective noise variance of every equalised symbol (the link's
+        ``no_eff``: ``s / (|h_hat|^2 + s)`` for LMMSE, ``s / |h_hat|^2`` for ZF, ``s`` = noise + estimation error).
+    :output: float [B, c_lat, h, w].
+    """
+    if not isinstance(no_eff, torch.Tensor) or no_eff.is_complex() or no_eff.dim() != 2:
+        raise ValueError(f"no_eff must be a real tensor [batch, K], got {getattr(no_eff, 'shape', type(no_eff))}")
+    lo, hi = CSI_FEATURE_RANGE
+    f = -torch.log10(no_eff.clamp_min(10.0 ** -hi))
+    return f.clamp(lo, hi).repeat_interleave(2, dim=1).reshape(no_eff.shape[0], *latent_shape)
 
 
 class ImageEncoder(nn.Module):
@@ -200,11 +226,15 @@ class SymbolDecoder(nn.Module):
     Subclasses set ``self.body`` (an ``nn.Sequential``) mapping the latent map [B, c_lat, h, w] to
     pre-sigmoid images [B, C, Hp, Wp]; the output is centre-cropped to the image size. A decoder with SNR
     side information also fills ``self.snr_gates`` (``{str(i): SNRGate}``: the gate applied after
-    ``body[i]``); it then needs ``snr_db``.
+    ``body[i]``); it then needs ``snr_db``. A decoder told the channel state of every symbol sets
+    ``self.csi_input`` (a module mapping :func:`csi_feature`'s map to ``body[0]``'s output, added there); it
+    then needs ``no_eff``.
 
     :input z_hat: complex [B, K].
     :input snr_db: the receiver's Es/N0 per channel use [dB], a number or [B]; used only (and then
         required) when the decoder has SNR gates.
+    :input no_eff: float [B, K], the link's effective noise variance per equalised symbol; used only (and
+        then required) when the decoder has ``csi_input``.
     :output x_hat: float [B, C, H, W] in [0, 1].
     """
 
@@ -215,18 +245,35 @@ class SymbolDecoder(nn.Module):
         self.latent_shape = tuple(int(s) for s in latent_shape)
         self.channels_last = True  # run the convolutions in NHWC (about 1.4x faster on CPU; same values)
         self.snr_gates = nn.ModuleDict()
+        self.csi_input: nn.Module | None = None
 
     @property
     def snr_adaptive(self) -> bool:
         """Whether the decoder uses the SNR (has SNR gates)."""
         return len(self.snr_gates) > 0
 
-    def forward(self, z_hat: torch.Tensor, snr_db=None) -> torch.Tensor:
+    @property
+    def uses_csi(self) -> bool:
+        """Whether the decoder uses the per-symbol channel state (``no_eff``)."""
+        return self.csi_input is not None
+
+    def forward(self, z_hat: torch.Tensor, snr_db=None, no_eff: torch.Tensor | None = None) -> torch.Tensor:
         check_symbols(z_hat, self.num_symbols)
         r = _as_param_dtype(self, complex_to_reals(z_hat)).reshape(z_hat.shape[0], *self.latent_shape)
+        extra = None
+        if self.csi_input is not None:
+            if no_eff is None:
+                raise ValueError("this decoder uses the channel state (decoder_csi=True): pass no_eff, the link's "
+                                 "effective noise variance per symbol [batch, K]")
+            if tuple(no_eff.shape) != tuple(z_hat.shape):
+                raise ValueError(f"no_eff must have the shape of z_hat {tuple(z_hat.shape)}, got {tuple(no_eff.shape)}")
+            feat = _as_param_dtype(self, csi_feature(no_eff.detach(), self.latent_shape))
+            if self.channels_last:
+                feat = feat.contiguous(memory_format=torch.channels_last)
+            extra = self.csi_input(feat)
         if self.channels_last:
             r = r.contiguous(memory_format=torch.channels_last)
-        y = run_body(self.body, self.snr_gates, r, snr_db)
+        y = run_body(self.body, self.snr_gates, r, snr_db, extra)
         _, h, w = self.image_shape
         dh, dw = y.shape[-2] - h, y.shape[-1] - w
         if dh or dw:
@@ -243,7 +290,8 @@ class SemanticCodec(nn.Module):
 
     :input x: float [B, C, H, W] in [0, 1].
     :input channel_fn: callable ``z -> z_hat`` (transmitter, channel and receiver; power normalisation
-        happens there), or ``None`` for an ideal channel (identity).
+        happens there) or ``z -> dict`` with ``x_hat`` (= ``z_hat``) and ``no_eff`` (a link's output, which a
+        decoder using the channel state needs), or ``None`` for an ideal channel (identity, ``no_eff`` = 0).
     :input snr_db: the link's Es/N0 [dB] (number or [B]) for a codec with SNR side information (decoder:
         the receiver's estimate; encoder: fed back to the transmitter).
     :output: dict ``{"x_hat": [B,C,H,W], "z": complex [B,K], "z_hat": complex [B,K]}``.
@@ -285,10 +333,17 @@ class SemanticCodec(nn.Module):
         to the transmitter) is needed by, and only used by, an encoder with SNR side information."""
         return self.encoder(x, snr_db) if self.encoder_snr_adaptive else self.encoder(x)
 
-    def decode(self, z_hat: torch.Tensor, snr_db=None) -> torch.Tensor:
+    def decode(self, z_hat: torch.Tensor, snr_db=None, no_eff: torch.Tensor | None = None) -> torch.Tensor:
         """Reconstruction [B, C, H, W] of received symbols ``z_hat`` [B, K]; ``snr_db`` (the receiver's
-        Es/N0 in dB) is needed by, and only used by, a decoder with SNR side information."""
-        return self.decoder(z_hat, snr_db) if self.snr_adaptive else self.decoder(z_hat)
+        Es/N0 in dB) is needed by, and only used by, a decoder with SNR side information, ``no_eff`` (float
+        [B, K], the link's effective noise variance per symbol) by a decoder that uses the channel state."""
+        kw = {"no_eff": no_eff} if self.uses_csi else {}
+        return self.decoder(z_hat, snr_db, **kw) if self.snr_adaptive else self.decoder(z_hat, **kw)
+
+    @property
+    def uses_csi(self) -> bool:
+        """Whether :meth:`decode` uses the per-symbol channel state ``no_eff``."""
+        return bool(getattr(self.decoder, "uses_csi", False))
 
     @property
     def snr_adaptive(self) -> bool:
@@ -303,5 +358,13 @@ class SemanticCodec(nn.Module):
     def forward(self, x: torch.Tensor, channel_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
                 snr_db=None) -> dict:
         z = self.encode(x, snr_db)
-        z_hat = z if channel_fn is None else channel_fn(z)
-        return {"x_hat": self.decode(z_hat, snr_db), "z": z, "z_hat": z_hat}
+        no_eff = None
+        if channel_fn is None:  # ideal channel: every symbol noiseless
+            z_hat = z
+            if self.uses_csi:
+                no_eff = torch.zeros(z.shape, dtype=z.real.dtype, device=z.device)
+        else:
+            z_hat = channel_fn(z)
+            if isinstance(z_hat, dict):  # a link's output dict
+                z_hat, no_eff = z_hat["x_hat"], z_hat.get("no_eff")
+        return {"x_hat": self.decode(z_hat, snr_db, no_eff), "z": z, "z_hat": z_hat}

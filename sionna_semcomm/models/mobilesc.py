@@ -95,7 +95,7 @@ def default_mobilesc_config(image_shape: Sequence[int]) -> dict:
     c, h, w = (int(s) for s in image_shape)
     cfg = {"channels": (64, 64), "num_blocks": 4, "expansion": 4, "kernel_size": 3,
            "se_reduction": 1, "sa_reduction": 4, "sa_position": "thin", "stem_kernel": 3, "act": "leaky_relu", "pad_to": None,
-           "snr_adaptive": False, "snr_adaptive_encoder": False}
+           "snr_adaptive": False, "snr_adaptive_encoder": False, "decoder_csi": False}
     if (h, w) == (28, 28):
         cfg["pad_to"] = (32, 32)
     elif max(h, w) >= 128:
@@ -134,11 +134,11 @@ class MobileSCEncoder(ImageEncoder):
                  channels: Sequence[int] = (64, 64), num_blocks: int = 4, expansion: int = 4,
                  kernel_size: int = 3, se_reduction: int = 1, sa_reduction: int = 4,
                  sa_position: str = "thin", stem_kernel: int = 3, act: str = "leaky_relu", pad_to: Sequence[int] | None = None,
-                 snr_adaptive: bool = False, snr_adaptive_encoder: bool = False):
+                 snr_adaptive: bool = False, snr_adaptive_encoder: bool = False, decoder_csi: bool = False):
         channels = _check_channels(channels)
         latent = latent_grid(image_shape, len(channels), num_symbols, pad_to)
         super().__init__(image_shape, num_symbols, latent, pad_to)
-        del snr_adaptive  # the decoder's option
+        del snr_adaptive, decoder_csi  # the decoder's options
         layers: list[nn.Module] = []
         c_in = self.image_shape[0]
         for c_out in channels:
@@ -157,9 +157,14 @@ class MobileSCDecoder(SymbolDecoder):
 
     :param snr_adaptive: give the decoder the receiver's SNR (:class:`~.snr_gate.SNRGate` after the input
         convolution and after every SemBlock, ADJSCC-style; identity at initialisation). Default ``False``.
+    :param decoder_csi: give the decoder the channel state of every symbol: :func:`~.codec.csi_feature`
+        (the per-symbol post-equaliser SINR, laid out like the received latent map) through a 3x3
+        convolution added to the input convolution's output (before its BatchNorm); zero at initialisation,
+        so it can be added to a trained decoder without changing its output. Default ``False``.
 
     :input z_hat: complex [B, K] (equalised received symbols); ``ValueError`` on a wrong shape/dtype.
     :input snr_db: Es/N0 [dB], number or [B]: required when ``snr_adaptive``, ignored otherwise.
+    :input no_eff: float [B, K], the link's effective noise variance per symbol: required when ``decoder_csi``.
     :output x_hat: float [B, C, H, W] in [0, 1] (sigmoid).
     """
 
@@ -167,7 +172,7 @@ class MobileSCDecoder(SymbolDecoder):
                  channels: Sequence[int] = (64, 64), num_blocks: int = 4, expansion: int = 4,
                  kernel_size: int = 3, se_reduction: int = 1, sa_reduction: int = 4,
                  sa_position: str = "thin", stem_kernel: int = 3, act: str = "leaky_relu", pad_to: Sequence[int] | None = None,
-                 snr_adaptive: bool = False, snr_adaptive_encoder: bool = False):
+                 snr_adaptive: bool = False, snr_adaptive_encoder: bool = False, decoder_csi: bool = False):
         channels = _check_channels(channels)
         latent = latent_grid(image_shape, len(channels), num_symbols, pad_to)
         super().__init__(image_shape, num_symbols, latent)
@@ -175,6 +180,9 @@ class MobileSCDecoder(SymbolDecoder):
         del stem_kernel  # the up-scaling layers are 4x4 transposed convs (no checkerboard overlap gaps)
         c = channels[-1]
         layers: list[nn.Module] = [nn.Conv2d(latent[0], c, 3, padding=1, bias=False), nn.BatchNorm2d(c), make_activation(act, c)]
+        if decoder_csi:  # added to layers[0]'s output: as if the input conv also read the CSI map
+            self.csi_input = nn.Conv2d(latent[0], c, 3, padding=1, bias=False)
+            nn.init.zeros_(self.csi_input.weight)
         layers += [SemBlock(c, expansion, kernel_size, se_reduction, sa_reduction, act, sa_position) for _ in range(num_blocks)]
         if snr_adaptive:  # after the input conv's activation (layer 2) and after every SemBlock
             self.snr_gates.update({str(i): SNRGate(c, act=act) for i in range(2, len(layers))})
