@@ -115,3 +115,31 @@ def test_default_cifar_system_has_a_width_32_classifier_and_its_defences_keep_it
         file_or_name(SHIPPED_VARIANTS)("w32")
     with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_cifar'"):
         pretrained_checkpoint("rayleigh_cifar", "mobilesc", "w32")
+
+
+def test_csi_variant_is_the_default_with_a_channel_state_decoder():
+    """``--checkpoint csi`` (rayleigh_cifar only): the default system's encoder fine-tuned with a decoder told
+    every symbol's channel state, the default's width-32 classifier continued on its reconstructions; its decoder
+    needs ``no_eff`` and reads it."""
+    import dataclasses
+
+    from sionna_semcomm.argtypes import file_or_name
+    from sionna_semcomm.learned import SHIPPED_VARIANTS
+    from sionna_semcomm.link.ofdm import OFDMLink
+    from sionna_semcomm.scenario import load_scenario
+
+    base_path, base_sha = pretrained_checkpoint("rayleigh_cifar", "mobilesc")
+    base, _ = load_system(base_path, base_sha)
+    variant, meta = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc", "csi"))
+    assert variant.codec.uses_csi and not base.codec.uses_csi
+    assert variant.config == dataclasses.replace(base.config, codec_hparams={**base.config.codec_hparams, "decoder_csi": True})
+    assert meta["stage"] == "classifier_finetune" and meta["init"]["classifier"]["sha256"] == base_sha
+    assert file_or_name(SHIPPED_VARIANTS)("csi") == "csi"
+    link = OFDMLink(variant.num_symbols, load_scenario("rayleigh_cifar").link.for_learned_images(), seed=0)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        out = variant.reconstruct(x, link, 5.0)
+        flat = variant.codec.decode(out["z_hat"], 5.0, out["link"]["no_eff"].mean(dim=1, keepdim=True).expand(2, 384))
+    assert float((flat - out["x_hat"]).abs().max()) > 1e-3  # the per-symbol state changes the reconstruction
+    with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_mnist'"):
+        pretrained_checkpoint("rayleigh_mnist", "mobilesc", "csi")
