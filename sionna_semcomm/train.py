@@ -1000,7 +1000,9 @@ def _configs(args) -> tuple:
             raise ScenarioError(f"scenario {scenario.name!r} has no [images] section: nothing to train on")
         mcfg = model_config_for(scenario, codec=args.codec, classify_from=args.classify_from,
                                 classifier_width=args.classifier_width)
-        for key in ("snr_adaptive", "snr_adaptive_encoder", "decoder_csi"):
+        if args.init_codec:
+            mcfg = _side_information_of(args.init_codec, mcfg)
+        for key in CODEC_SIDE_INFORMATION:
             if getattr(args, key) is not None:
                 mcfg = dataclasses.replace(mcfg, codec_hparams={**mcfg.codec_hparams, key: getattr(args, key)})
         lo, hi = args.snr_db_range or (None, None)
@@ -1009,9 +1011,28 @@ def _configs(args) -> tuple:
                                 train_source=args.train_source, max_steps=args.max_steps, amp=args.amp,
                                 channels_last=args.channels_last)
         device = resolve_device(args.device)
-    except (ScenarioError, ValueError, TypeError) as e:
+    except (ScenarioError, CheckpointError, ValueError, TypeError) as e:
         raise SystemExit(f"error: {e}") from None
     return scenario, mcfg, tcfg, device
+
+
+#: The codec options that add inputs (SNR gates, the channel state) to a MobileSC: ``train`` flags of the same names.
+CODEC_SIDE_INFORMATION = ("snr_adaptive", "snr_adaptive_encoder", "decoder_csi")
+
+
+def _side_information_of(path, mcfg: ModelConfig) -> ModelConfig:
+    """``mcfg`` with the :data:`CODEC_SIDE_INFORMATION` options that the codec of checkpoint ``path`` has switched on
+    (same codec only): ``--init-codec`` from, e.g., a CSI-aware codec keeps its channel-state input without
+    ``--decoder-csi`` (the reproduction's symbol classifier of such a system needs this); an explicit flag still
+    decides."""
+    from .checkpoints import load_weights
+
+    model = load_weights(path)[1].get("model") or {}
+    hparams = model.get("codec_hparams") or {}
+    if model.get("codec") != mcfg.codec or not isinstance(hparams, dict):
+        return mcfg
+    on = {k: True for k in CODEC_SIDE_INFORMATION if hparams.get(k) is True}
+    return dataclasses.replace(mcfg, codec_hparams={**mcfg.codec_hparams, **on}) if on else mcfg
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

@@ -328,6 +328,13 @@ def test_csi_decoder_starts_as_its_checkpoint_and_learns_to_use_the_channel_stat
     assert system.codec.uses_csi and meta["model"]["codec_hparams"]["decoder_csi"] is True and not plain.codec.uses_csi
     assert meta["init"]["codec"]["new_csi_input"] is True
     assert system.codec.decoder.csi_input.weight.abs().sum() > 0  # it trained
+    # --init-codec from it keeps the channel-state input without the flag (the reproduction's symbol classifier)
+    train_main(base + ["--max-steps", "1", "--out-dir", str(tmp_path / "sym"), "--stage", "classifier_finetune",
+                       "--classify-from", "symbols", "--init-codec", str(tmp_path / "csi" / "last.safetensors")])
+    assert load_system(tmp_path / "sym" / "last.safetensors")[0].codec.uses_csi
+    with pytest.raises(SystemExit, match="unexpected 1 tensors.*csi_input"):
+        train_main(base + ["--max-steps", "1", "--out-dir", str(tmp_path / "no"), "--no-decoder-csi",
+                           "--init-codec", str(tmp_path / "csi" / "last.safetensors")])
 
     fresh = SemanticSystem(dataclasses.replace(plain.config, codec_hparams={**plain.config.codec_hparams, "decoder_csi": True}))
     fresh.load_state_dict({**plain.state_dict(), "codec.decoder.csi_input.weight": fresh.codec.decoder.csi_input.weight})
