@@ -354,6 +354,9 @@ def test_csi_decoder_starts_as_its_checkpoint_and_learns_to_use_the_channel_stat
     torch.testing.assert_close(outs[0]["x_hat"], outs[1]["x_hat"])  # zero-initialised: the checkpoint's output
     torch.testing.assert_close(outs[2]["x_hat"], rx["x_hat"])  # the attacks' receiver passes the channel state on
     assert not torch.allclose(other, outs[2]["x_hat"])  # the trained decoder reads it
+    ne = no_eff.clone().requires_grad_(True)  # attacks get the gradient through the channel state too
+    system.codec.decode(z_hat, no_eff=ne).sum().backward()
+    assert ne.grad is not None and float(ne.grad.abs().sum()) > 0
     with pytest.raises(ValueError, match="pass no_eff"):
         system.codec.decode(z_hat)
     with pytest.raises(ValueError, match="shape of z_hat"):

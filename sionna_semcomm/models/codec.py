@@ -267,7 +267,8 @@ class SymbolDecoder(nn.Module):
                                  "effective noise variance per symbol [batch, K]")
             if tuple(no_eff.shape) != tuple(z_hat.shape):
                 raise ValueError(f"no_eff must have the shape of z_hat {tuple(z_hat.shape)}, got {tuple(no_eff.shape)}")
-            feat = _as_param_dtype(self, csi_feature(no_eff.detach(), self.latent_shape))
+            # not detached: a white-box attack on the pilot reaches the decoder through the estimate's no_eff too
+            feat = _as_param_dtype(self, csi_feature(no_eff, self.latent_shape))
             if self.channels_last:
                 feat = feat.contiguous(memory_format=torch.channels_last)
             extra = self.csi_input(feat)
