@@ -130,6 +130,16 @@ def test_a_wider_classifier_reaches_every_stage(tmp_path, base):
     assert meta["init"]["classifier"]["path"].endswith("classifier/best.safetensors")
 
 
+def test_decoder_csi_reaches_the_codec_and_fine_tuning_stages(tmp_path, base):
+    """``--decoder-csi``: the codec stage trains the channel-state decoder and stage 3 keeps it; stage 2 has no
+    codec of its own to keep."""
+    rec = recipe.main(base + ["--decoder-csi", "--steps", "codec=1", "classifier=1", "classifier_finetune=1"])
+    for stage in recipe.RECIPE_STAGES:
+        assert ("--decoder-csi" in rec["stages"][stage]["command"]) == (stage != "classifier"), stage
+    for stage in ("codec", "classifier_finetune"):
+        assert load_system(tmp_path / "r" / recipe.FOLDERS[stage] / "best.safetensors")[0].codec.uses_csi, stage
+
+
 def test_the_gpu_scripts_parse():
     import subprocess
     from pathlib import Path
