@@ -75,7 +75,7 @@ def stage_argv(stage: str, args, out_dir: Path, max_steps: int | None, init: boo
             argv += [flag, str(value)]
     if args.channels_last is not None:
         argv.append("--channels-last" if args.channels_last else "--no-channels-last")
-    if getattr(args, "decoder_csi", False) and stage != "classifier":  # the stages with the codec that is kept
+    if args.decoder_csi and stage != "classifier":  # the stages with the codec that is kept
         argv.append("--decoder-csi")
     return argv
 

@@ -963,6 +963,10 @@ def load_command_data(dataset: str, source: str, data_dir, val_fraction: float, 
     return data, train_set, data.val
 
 
+#: The codec options that add inputs (SNR gates, the channel state) to a MobileSC: ``train`` flags of the same names.
+CODEC_SIDE_INFORMATION = ("snr_adaptive", "snr_adaptive_encoder", "decoder_csi")
+
+
 def init_part(system: SemanticSystem, part: str, path: str | Path) -> dict:
     """Load the ``part`` (``"codec"`` or ``"classifier"``) weights of the system checkpoint ``path`` into
     ``system``; returns ``{"path", "sha256", "step"}`` for the metadata.
@@ -977,16 +981,16 @@ def init_part(system: SemanticSystem, part: str, path: str | Path) -> dict:
     if not sub:
         raise CheckpointError(f"{path} holds no {part} weights")
     module = getattr(system, part)
-    new_gates = {k: v for k, v in module.state_dict().items()
-                 if k.startswith(("encoder.snr_gates.", "decoder.snr_gates.", "decoder.csi_input.")) and k not in sub}
+    new_inputs = {k: v for k, v in module.state_dict().items()
+                  if k.startswith(("encoder.snr_gates.", "decoder.snr_gates.", "decoder.csi_input.")) and k not in sub}
     # SNR gates it lacks start as the identity, a channel-state input as zero: the checkpoint's reconstructions
-    load_state_into(module, {**sub, **new_gates}, f"{path} ({part})")
+    load_state_into(module, {**sub, **new_inputs}, f"{path} ({part})")
     info = {"path": str(path), "sha256": sha256_file(path), "step": meta.get("step"), "epoch": meta.get("epoch"),
             "stage": meta.get("train_config", {}).get("stage")}
-    gates = {tuple(k.split(".")[:3]) for k in new_gates if ".snr_gates." in k}
+    gates = {tuple(k.split(".")[:3]) for k in new_inputs if ".snr_gates." in k}
     if gates:
         info["new_snr_gates"] = len(gates)
-    if any(k.startswith("decoder.csi_input.") for k in new_gates):
+    if any(k.startswith("decoder.csi_input.") for k in new_inputs):
         info["new_csi_input"] = True
     return info
 
@@ -1014,10 +1018,6 @@ def _configs(args) -> tuple:
     except (ScenarioError, CheckpointError, ValueError, TypeError) as e:
         raise SystemExit(f"error: {e}") from None
     return scenario, mcfg, tcfg, device
-
-
-#: The codec options that add inputs (SNR gates, the channel state) to a MobileSC: ``train`` flags of the same names.
-CODEC_SIDE_INFORMATION = ("snr_adaptive", "snr_adaptive_encoder", "decoder_csi")
 
 
 def _side_information_of(path, mcfg: ModelConfig) -> ModelConfig:
