@@ -91,55 +91,39 @@ def test_default_mnist_system_is_the_recipe_with_a_4000_step_codec_stage():
         pretrained_checkpoint("rayleigh_mnist", "mobilesc", "codec4k")
 
 
-def test_default_cifar_system_has_a_width_32_classifier_and_its_defences_keep_it():
-    """The shipped rayleigh_cifar system (shipped first as the variant ``w32``): the stage-7 codec with a
-    PreActResNet-18 classifier of width 32 (the scenario's ``classifier_width`` stays 16: a checkpoint carries its
-    own), trained by stages 2 and 3; SemMixed, fine-tuned from it, keeps the width and the symbol classifier its
-    codec; the name ``w32`` is gone since its promotion."""
+def test_default_cifar_system_reads_the_channel_state_and_its_defences_keep_it():
+    """The shipped rayleigh_cifar system (shipped first as the variant ``csi``): the width-32 system shipped before
+    it (sha256 38baa381...) with a decoder told every symbol's channel state (``decoder_csi``), its codec trained
+    further with it and its width-32 classifier continued on its reconstructions (the scenario's
+    ``classifier_width`` stays 16 and ``decoder_csi`` off: a checkpoint carries its own). The decoder reads the
+    per-symbol ``no_eff``; SemMixed, fine-tuned from it, keeps both, the symbol classifier its codec; the names
+    ``csi`` and ``w32`` are gone since their promotions."""
     import argparse
 
     from sionna_semcomm.argtypes import file_or_name
     from sionna_semcomm.learned import SHIPPED_VARIANTS
+    from sionna_semcomm.link.ofdm import OFDMLink
     from sionna_semcomm.reproduce.pipeline import _same_codec
     from sionna_semcomm.scenario import load_scenario
 
+    scenario = load_scenario("rayleigh_cifar")
     system, meta = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc"))
-    assert system.config.classifier_width == 32 and load_scenario("rayleigh_cifar").extras["model"]["classifier_width"] == 16
-    assert meta["stage"] == "classifier_finetune" and meta["init"]["classifier"]["step"] == 10000
-    assert meta["init"]["codec"]["sha256"].startswith("19e386ae")  # the width-16 system shipped before: its codec
-    semmixed, _ = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc", "semmixed"))
-    assert semmixed.config == system.config
-    symbols = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc", "symbols"))[0]
-    assert _same_codec(symbols.state_dict(), system.state_dict())
-    with pytest.raises(argparse.ArgumentTypeError, match="no such file: w32"):
-        file_or_name(SHIPPED_VARIANTS)("w32")
-    with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_cifar'"):
-        pretrained_checkpoint("rayleigh_cifar", "mobilesc", "w32")
-
-
-def test_csi_variant_is_the_default_with_a_channel_state_decoder():
-    """``--checkpoint csi`` (rayleigh_cifar only): the default system's encoder fine-tuned with a decoder told
-    every symbol's channel state, the default's width-32 classifier continued on its reconstructions; its decoder
-    needs ``no_eff`` and reads it."""
-    import dataclasses
-
-    from sionna_semcomm.argtypes import file_or_name
-    from sionna_semcomm.learned import SHIPPED_VARIANTS
-    from sionna_semcomm.link.ofdm import OFDMLink
-    from sionna_semcomm.scenario import load_scenario
-
-    base_path, base_sha = pretrained_checkpoint("rayleigh_cifar", "mobilesc")
-    base, _ = load_system(base_path, base_sha)
-    variant, meta = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc", "csi"))
-    assert variant.codec.uses_csi and not base.codec.uses_csi
-    assert variant.config == dataclasses.replace(base.config, codec_hparams={**base.config.codec_hparams, "decoder_csi": True})
-    assert meta["stage"] == "classifier_finetune" and meta["init"]["classifier"]["sha256"] == base_sha
-    assert file_or_name(SHIPPED_VARIANTS)("csi") == "csi"
-    link = OFDMLink(variant.num_symbols, load_scenario("rayleigh_cifar").link.for_learned_images(), seed=0)
+    assert system.codec.uses_csi and system.config.classifier_width == 32
+    assert scenario.extras["model"]["classifier_width"] == 16
+    assert not scenario.extras["model"].get("codec_hparams", {}).get("decoder_csi", False)
+    assert meta["stage"] == "classifier_finetune" and meta["init"]["classifier"]["sha256"].startswith("38baa381")
+    link = OFDMLink(system.num_symbols, scenario.link.for_learned_images(), seed=0)
     x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
-        out = variant.reconstruct(x, link, 5.0)
-        flat = variant.codec.decode(out["z_hat"], 5.0, out["link"]["no_eff"].mean(dim=1, keepdim=True).expand(2, 384))
+        out = system.reconstruct(x, link, 5.0)
+        flat = system.codec.decode(out["z_hat"], 5.0, out["link"]["no_eff"].mean(dim=1, keepdim=True).expand(2, 384))
     assert float((flat - out["x_hat"]).abs().max()) > 1e-3  # the per-symbol state changes the reconstruction
-    with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_mnist'"):
-        pretrained_checkpoint("rayleigh_mnist", "mobilesc", "csi")
+    semmixed, _ = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc", "semmixed"))
+    assert semmixed.config == system.config and semmixed.codec.uses_csi
+    symbols = load_system(*pretrained_checkpoint("rayleigh_cifar", "mobilesc", "symbols"))[0]
+    assert _same_codec(symbols.state_dict(), system.state_dict())
+    for name in ("csi", "w32"):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"no such file: {name}"):
+            file_or_name(SHIPPED_VARIANTS)(name)
+        with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_cifar'"):
+            pretrained_checkpoint("rayleigh_cifar", "mobilesc", name)

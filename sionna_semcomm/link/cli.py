@@ -80,8 +80,7 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=input_dir, help="dataset folder for image systems (else $SIONNA_SEMCOMM_DATA)")
     p.add_argument("--checkpoint", type=file_or_name(SHIPPED_VARIANTS),
                    help="learned systems: weights file, or a shipped variant: 'semmixed' (hardened), 'symbols' "
-                   "(classifier on the received symbols), 'csi' (rayleigh_cifar: the decoder told each symbol's channel "
-                   "state) (default: the weights shipped for the scenario)")
+                   "(classifier on the received symbols) (default: the weights shipped for the scenario)")
     p.add_argument("--jpeg2000-mode", choices=["equal_budget", "fixed_rate"],
                    help="conventional links: equal OFDM budget or fixed JPEG2000 rate (default: the scenario's)")
     p.add_argument("--jpeg2000-bytes", type=positive_int, help="conventional links, fixed_rate: codestream bytes per image")
