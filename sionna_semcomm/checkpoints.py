@@ -18,13 +18,13 @@ import warnings
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .atomic import atomic_write
 
-__all__ = ["CheckpointError", "save_weights", "load_weights", "load_state_into", "save_resume_state",
-           "load_resume_state", "sha256_file"]
+__all__ = ["CheckpointError", "save_weights", "load_weights", "load_metadata", "load_state_into",
+           "save_resume_state", "load_resume_state", "sha256_file"]
 
 
 class CheckpointError(ValueError):
@@ -61,8 +61,18 @@ def load_weights(path: str | Path, sha256: str | None = None) -> tuple[dict[str,
             raise CheckpointError(f"checkpoint {path} has sha256 {digest}, expected {sha256}: corrupted or replaced")
     try:
         state = load_file(str(path))
-        from safetensors import safe_open
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path} is not a readable safetensors file: {e}") from None
+    return state, load_metadata(path)
 
+
+def load_metadata(path: str | Path) -> dict:
+    """The ``sionna_semcomm`` metadata (model config, training command, metrics) of a safetensors checkpoint,
+    read without its tensors."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get("sionna_semcomm", "{}")
     except (SafetensorError, OSError, ValueError) as e:
@@ -74,7 +84,7 @@ def load_weights(path: str | Path, sha256: str | None = None) -> tuple[dict[str,
     if not isinstance(meta, dict):
         raise CheckpointError(f"checkpoint {path}: its 'sionna_semcomm' metadata must be a JSON object, got "
                               f"{type(meta).__name__}")
-    return state, meta
+    return meta
 
 
 def load_state_into(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:

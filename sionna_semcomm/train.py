@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from . import distributed
 from .atomic import atomic_write, atomic_write_json
-from .checkpoints import CheckpointError, load_resume_state, load_state_into
+from .checkpoints import CheckpointError, load_metadata, load_resume_state, load_state_into
 from .link.ofdm import OFDMLink
 from .metrics import psnr, ssim
 from .outputs import checked_out_dir
@@ -1025,9 +1025,7 @@ def _side_information_of(path, mcfg: ModelConfig) -> ModelConfig:
     (same codec only): ``--init-codec`` from, e.g., a CSI-aware codec keeps its channel-state input without
     ``--decoder-csi`` (the reproduction's symbol classifier of such a system needs this); an explicit flag still
     decides."""
-    from .checkpoints import load_weights
-
-    model = load_weights(path)[1].get("model") or {}
+    model = load_metadata(path).get("model") or {}
     hparams = model.get("codec_hparams") or {}
     if model.get("codec") != mcfg.codec or not isinstance(hparams, dict):
         return mcfg
