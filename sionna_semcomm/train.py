@@ -892,6 +892,9 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--snr-db-range", type=finite_float("SNR"), nargs=2, metavar=("LO", "HI"),
                    help="training SNRs drawn uniformly in [LO, HI] dB, one per batch (default: the scenario's [train] "
                         "snr_min_db, snr_max_db: 0 20); LO = HI trains at one SNR")
+    p.add_argument("--val-snr-db", type=finite_float("validation SNR"), metavar="SNR",
+                   help="SNR [dB] of the validation that picks best.safetensors (default: the scenario's [train] "
+                        "val_snr_db, 10); e.g. a model trained at one SNR, validated there")
     p.add_argument("--init-codec", metavar="CKPT", type=input_file, help="start the codec from this system checkpoint's codec")
     p.add_argument("--init-classifier", metavar="CKPT", type=input_file,
                    help="start the classifier from this system checkpoint's classifier")
@@ -1011,7 +1014,8 @@ def _configs(args) -> tuple:
                 mcfg = dataclasses.replace(mcfg, codec_hparams={**mcfg.codec_hparams, key: getattr(args, key)})
         lo, hi = args.snr_db_range or (None, None)
         tcfg = train_config_for(scenario, stage=args.stage, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                snr_min_db=lo, snr_max_db=hi, reconstruction=args.reconstruction,
+                                snr_min_db=lo, snr_max_db=hi, val_snr_db=args.val_snr_db,
+                                reconstruction=args.reconstruction,
                                 train_source=args.train_source, max_steps=args.max_steps, amp=args.amp,
                                 channels_last=args.channels_last)
         device = resolve_device(args.device)

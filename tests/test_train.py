@@ -278,13 +278,14 @@ def test_snr_adaptive_decoder_trains_from_a_plain_codec(tmp_path, make_cifar_dir
             "--max-steps", "2", "--stage", "codec"]
     train_main(base + ["--out-dir", str(tmp_path / "plain")])
     train_main(base + ["--out-dir", str(tmp_path / "snr"), "--snr-adaptive", "--snr-adaptive-encoder",
-                       "--snr-db-range", "3", "3", "--init-codec", str(tmp_path / "plain" / "best.safetensors")])
+                       "--snr-db-range", "3", "3", "--val-snr-db", "3",
+                       "--init-codec", str(tmp_path / "plain" / "best.safetensors")])
     plain, _ = load_system(tmp_path / "plain" / "best.safetensors")
     system, meta = load_system(tmp_path / "snr" / "best.safetensors")
     assert system.codec.snr_adaptive and meta["model"]["codec_hparams"]["snr_adaptive"] is True
     assert system.codec.encoder_snr_adaptive and meta["model"]["codec_hparams"]["snr_adaptive_encoder"] is True
     assert meta["init"]["codec"]["new_snr_gates"] == len(system.codec.decoder.snr_gates) + len(system.codec.encoder.snr_gates)
-    assert meta["train_config"]["snr_min_db"] == meta["train_config"]["snr_max_db"] == 3.0
+    assert meta["train_config"]["snr_min_db"] == meta["train_config"]["snr_max_db"] == meta["train_config"]["val_snr_db"] == 3.0
     gates = [k for k in system.state_dict() if ".snr_gates." in k]
     assert gates and any(system.state_dict()[k].abs().sum() > 0 for k in gates if k.endswith("expand.weight"))
     link = OFDMLink(64, LinkConfig(equalizer="lmmse"), seed=0)
@@ -307,7 +308,27 @@ def test_snr_adaptive_decoder_trains_from_a_plain_codec(tmp_path, make_cifar_dir
         train_main(base + ["--out-dir", str(tmp_path / "bad"), "--snr-adaptive", "--codec", "deepjscc"])
     with pytest.raises(SystemExit, match="snr_min_db <= snr_max_db"):
         train_main(base + ["--out-dir", str(tmp_path / "bad"), "--snr-db-range", "5", "2"])
+    with pytest.raises(SystemExit):
+        train_main(base + ["--out-dir", str(tmp_path / "bad"), "--val-snr-db", "nan"])
     assert not plain.codec.snr_adaptive
+
+
+def test_val_snr_db_sets_the_validation_that_selects_the_checkpoint(tmp_path, make_cifar_dir, tiny_scenario):
+    """``--val-snr-db`` moves the validation (same weights, images and channels) to that SNR: the figures change
+    with it and are the same again at the scenario's own ``val_snr_db``."""
+    from sionna_semcomm.train import trainer_from_argv
+
+    data = make_cifar_dir(tmp_path / "data")
+    scenario = tiny_scenario("[train]\nepochs = 1\nbatch_size = 16\nval_snr_db = 10.0\n")
+    base = ["--scenario", str(scenario), "--data-dir", str(data), "--no-progress", "--device", "cpu",
+            "--stage", "codec", "--out-dir", str(tmp_path / "o")]
+    default = trainer_from_argv(base)
+    at_zero = trainer_from_argv(base + ["--val-snr-db", "0"])
+    at_ten = trainer_from_argv(base + ["--val-snr-db", "10"])
+    assert (default.cfg.val_snr_db, at_zero.cfg.val_snr_db) == (10.0, 0.0)
+    ref = default.validate()
+    assert at_ten.validate()["psnr"] == ref["psnr"]
+    assert at_zero.validate()["psnr"] != ref["psnr"]
 
 
 def test_csi_decoder_starts_as_its_checkpoint_and_learns_to_use_the_channel_state(tmp_path, make_cifar_dir, tiny_scenario):
