@@ -895,6 +895,9 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--val-snr-db", type=finite_float("validation SNR"), metavar="SNR",
                    help="SNR [dB] of the validation that picks best.safetensors (default: the scenario's [train] "
                         "val_snr_db, 10); e.g. a model trained at one SNR, validated there")
+    p.add_argument("--eval-every", type=positive_int, metavar="N",
+                   help="validate every N optimizer steps and at the end (default: the scenario's [train] / "
+                        "[train.<stage>] eval_every, else once per epoch)")
     p.add_argument("--init-codec", metavar="CKPT", type=input_file, help="start the codec from this system checkpoint's codec")
     p.add_argument("--init-classifier", metavar="CKPT", type=input_file,
                    help="start the classifier from this system checkpoint's classifier")
@@ -1014,7 +1017,7 @@ def _configs(args) -> tuple:
                 mcfg = dataclasses.replace(mcfg, codec_hparams={**mcfg.codec_hparams, key: getattr(args, key)})
         lo, hi = args.snr_db_range or (None, None)
         tcfg = train_config_for(scenario, stage=args.stage, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                snr_min_db=lo, snr_max_db=hi, val_snr_db=args.val_snr_db,
+                                snr_min_db=lo, snr_max_db=hi, val_snr_db=args.val_snr_db, eval_every=args.eval_every,
                                 reconstruction=args.reconstruction,
                                 train_source=args.train_source, max_steps=args.max_steps, amp=args.amp,
                                 channels_last=args.channels_last)

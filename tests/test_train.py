@@ -2,6 +2,7 @@
 
 
 import dataclasses
+import json
 import math
 
 import pytest
@@ -278,7 +279,7 @@ def test_snr_adaptive_decoder_trains_from_a_plain_codec(tmp_path, make_cifar_dir
             "--max-steps", "2", "--stage", "codec"]
     train_main(base + ["--out-dir", str(tmp_path / "plain")])
     train_main(base + ["--out-dir", str(tmp_path / "snr"), "--snr-adaptive", "--snr-adaptive-encoder",
-                       "--snr-db-range", "3", "3", "--val-snr-db", "3",
+                       "--snr-db-range", "3", "3", "--val-snr-db", "3", "--eval-every", "1",
                        "--init-codec", str(tmp_path / "plain" / "best.safetensors")])
     plain, _ = load_system(tmp_path / "plain" / "best.safetensors")
     system, meta = load_system(tmp_path / "snr" / "best.safetensors")
@@ -286,6 +287,8 @@ def test_snr_adaptive_decoder_trains_from_a_plain_codec(tmp_path, make_cifar_dir
     assert system.codec.encoder_snr_adaptive and meta["model"]["codec_hparams"]["snr_adaptive_encoder"] is True
     assert meta["init"]["codec"]["new_snr_gates"] == len(system.codec.decoder.snr_gates) + len(system.codec.encoder.snr_gates)
     assert meta["train_config"]["snr_min_db"] == meta["train_config"]["snr_max_db"] == meta["train_config"]["val_snr_db"] == 3.0
+    history = json.loads((tmp_path / "snr" / "history.json").read_text())["history"]
+    assert meta["train_config"]["eval_every"] == 1 and [h["step"] for h in history] == [1, 2]
     gates = [k for k in system.state_dict() if ".snr_gates." in k]
     assert gates and any(system.state_dict()[k].abs().sum() > 0 for k in gates if k.endswith("expand.weight"))
     link = OFDMLink(64, LinkConfig(equalizer="lmmse"), seed=0)
