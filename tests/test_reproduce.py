@@ -205,8 +205,11 @@ def test_reproduce_runs_on_a_chosen_undefended_system(tmp_path):
             f"rayleigh_mnist: `{path.name}` (sha256 {sha[:8]}...)") in report
 
 
-def test_a_reproduction_worker_stops_its_plan_when_a_command_is_interrupted(tmp_path, monkeypatch, capsys):
-    """A failed command does not stop the plan, an interrupted one (exit 130: Ctrl-C / SIGTERM) does."""
+def test_a_reproduction_worker_stops_taking_commands_after_an_interrupted_one(monkeypatch, capsys):
+    """A failed command is answered and the next one runs; after an interrupted one (exit 130: Ctrl-C / SIGTERM)
+    the worker reads no further command and exits 130."""
+    import io
+
     from sionna_semcomm.reproduce import pipeline, worker
 
     ran = []
@@ -220,11 +223,96 @@ def test_a_reproduction_worker_stops_its_plan_when_a_command_is_interrupted(tmp_
     monkeypatch.setitem(pipeline._MAINS, "fail", fake(1))
     monkeypatch.setitem(pipeline._MAINS, "stop", fake(130))
     monkeypatch.setitem(pipeline._MAINS, "ok", fake(0))
-    plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps([{"module": m, "label": m, "argv": [m]} for m in ("fail", "ok", "stop", "ok")]))
-    assert worker.main([str(plan)]) == 130
-    assert ran == ["fail", "ok", "stop"]  # the last command was not started
-    assert "the plan's 1 other command(s) were not started" in capsys.readouterr().out
+    commands = io.StringIO("".join(json.dumps({"module": m, "label": m, "argv": [m]}) + "\n"
+                                   for m in ("fail", "ok", "stop", "ok")))
+    answers = io.StringIO()
+    assert worker.serve(commands, answers) == 130
+    assert ran == ["fail", "ok", "stop"]  # the last command was not taken
+    got = [json.loads(line) for line in answers.getvalue().splitlines()]
+    assert [(a["label"], a["error"], a["interrupted"]) for a in got] == [
+        ("fail", "exit 1", False), ("ok", None, False), ("stop", "exit 130", True)]
+    assert "interrupted: stop; this worker takes no further command" in capsys.readouterr().out
+
+
+def test_a_reproduction_worker_answers_on_its_pipe_and_logs_everything_else(tmp_path):
+    """The real worker process: one JSON answer a command on stdout, the commands' own output (here the link
+    command's help and its usage error) in its log file."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "w.log"
+    commands = "".join(json.dumps({"module": "link", "label": label, "argv": argv}) + "\n"
+                       for label, argv in (("help", ["--help"]), ("bad", ["--no-such-option"])))
+    done = subprocess.run([sys.executable, "-m", "sionna_semcomm.reproduce.worker", str(log)], input=commands,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(a["label"], a["error"]) for a in answers] == [("help", None), ("bad", "exit 2")]
+    text = log.read_text()
+    assert "--scenario" in text and "unrecognized arguments: --no-such-option" in text and done.stderr == ""
+
+
+#: a stand-in for the worker (the same protocol): "ok" answers at once, "fail" fails, "stop" is interrupted (and the
+#: worker exits 130), "wait F" answers once the file F exists, "touch F" creates it
+_FAKE_WORKER = """
+import json, os, sys, time
+for line in sys.stdin:
+    task = json.loads(line)
+    what, *arg = task["argv"][0].split()
+    if what == "wait":
+        t0 = time.time()
+        while not os.path.exists(arg[0]) and time.time() - t0 < 60:
+            time.sleep(0.02)
+    if what == "touch":
+        open(arg[0], "w").close()
+    with open(sys.argv[1], "a") as log:
+        log.write("output of " + task["label"] + "\\n")
+    print(json.dumps({"label": task["label"], "seconds": 0.5, "error": {"fail": "exit 1", "stop": "exit 130"}.get(what),
+                      "interrupted": what == "stop"}), flush=True)
+    if what == "stop":
+        sys.exit(130)
+"""
+
+
+class _Step:
+    def __init__(self, what):
+        self.module, self.label, self.argv = "link", what.split()[0], [what]
+
+
+def _fake_pipeline(tmp_path, monkeypatch, jobs=2):
+    import sys
+
+    from sionna_semcomm.reproduce import QUICK, Pipeline
+
+    pl = Pipeline(tmp_path / "out", QUICK, jobs=jobs, threads=1, show_progress=False)
+    monkeypatch.setattr(pl, "_worker_command", lambda: [sys.executable, "-c", _FAKE_WORKER])
+    return pl
+
+
+def test_reproduce_workers_take_the_next_command_when_they_are_free(tmp_path, monkeypatch, capsys):
+    """``--jobs 2``: a worker busy with a long command holds back none of the others. Here the first command waits
+    for a file that only the last one creates: with the commands dealt out in advance (worker 0: the first and the
+    third) it would wait for ever; taken from one queue, the other worker runs the rest and frees it."""
+    gate = tmp_path / "gate"
+    pl = _fake_pipeline(tmp_path, monkeypatch)
+    pl._run_parallel([_Step(f"wait {gate}"), _Step("ok"), _Step(f"touch {gate}"), _Step("ok")])
+    err = capsys.readouterr().err
+    assert err.count(" started (") == 4 and "(4/4 ended)" in err and "failed" not in err
+    assert err.index("touch started") < err.index("wait done")
+
+
+def test_reproduce_workers_report_failures_together_and_stop_after_an_interruption(tmp_path, monkeypatch, capsys):
+    """A failed command does not stop the others; the failures are raised together with their output. An
+    interrupted command (Ctrl-C / SIGTERM) ends the run as an interruption: finished work is kept, no new step
+    starts."""
+    pl = _fake_pipeline(tmp_path, monkeypatch)
+    with pytest.raises(RuntimeError, match=r"steps failed: fail \(log .*worker-.*\.log\):\n(.|\n)*output of fail"):
+        pl._run_parallel([_Step("fail"), _Step("ok"), _Step("ok")])
+    err = capsys.readouterr().err
+    assert "fail failed" in err and err.count("ok done") == 2
+    with pytest.raises(KeyboardInterrupt):
+        _fake_pipeline(tmp_path, monkeypatch)._run_parallel([_Step("stop"), _Step("ok")])
+    assert "stop interrupted" in capsys.readouterr().err
 
 
 def test_killing_the_reproduction_stops_its_worker_processes():

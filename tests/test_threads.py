@@ -1,5 +1,6 @@
 """The CPU thread policy: one default for every command, overrides, workers, the --threads option everywhere."""
 
+import io
 import subprocess
 
 import pytest
@@ -106,16 +107,19 @@ def test_reproduce_workers_get_their_share(tmp_path, monkeypatch):
 
     seen = []
 
-    class FakeWorker:  # a worker process that exits at once
-        def __init__(self, cmd, stdout, stderr, env):
+    class FakeWorker:  # a worker process that answers every command at once
+        def __init__(self, cmd, stdin, stdout, stderr, env, text):
             seen.append(env)
-            self.returncode = 0
+            self.returncode = None
+            self.stdin = io.StringIO()
+            self.stdout = io.StringIO('{"label": "x", "seconds": 0, "error": null, "interrupted": false}\n' * 2)
 
         def wait(self, timeout=None):
+            self.returncode = 0
             return 0
 
         def poll(self):
-            return 0
+            return self.returncode
 
     monkeypatch.setattr(subprocess, "Popen", FakeWorker)
     pl = Pipeline(tmp_path, QUICK, jobs=2, threads=3)

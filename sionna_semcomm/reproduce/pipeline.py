@@ -9,9 +9,9 @@
   command line's.
 
 :meth:`Pipeline.run` runs the tasks that are not cached: in this process one after the other
-(``jobs = 1``), or ``jobs`` at a time as subprocesses (independent steps such as the ten SemAdv
-generators of one system, or the evaluations of the matrix, side by side on one GPU), each with its log
-in ``<out>/logs``.
+(``jobs = 1``), or ``jobs`` at a time in worker subprocesses that take them from one queue (independent steps
+such as the ten SemAdv generators of one system, or the evaluations of the matrix, side by side on one GPU),
+each worker with its log in ``<out>/logs``.
 
 Training steps are finished when their ``history.json`` holds the requested epochs; unfinished ones resume
 from ``resume.pt``. Link runs are finished when every run of the results file is ``complete``; unfinished
@@ -194,24 +194,34 @@ class Pipeline:
             self.cache.record(t.argv is None)
         if todo:
             for t in todo:
-                self.note(f"{t.module}: {t.label}")
                 if t.prepare is not None:
                     t.prepare()
             if self.executor is not None:
                 self._run_on_executor(todo)
             elif self.jobs <= 1 or len(todo) == 1:
-                for t in todo:
+                for k, t in enumerate(todo, 1):
+                    self.note(f"{t.module}: {t.label} ({k}/{len(todo)})")
                     with self._log():
                         _MAINS[t.module]()(t.argv)
             else:
                 self._run_parallel(todo)
         return [t.finish() for t in tasks]
 
+    def _worker_command(self) -> list[str]:
+        """The command line of a ``--jobs N`` worker, less its log file (:mod:`.worker`)."""
+        return [sys.executable, "-m", "sionna_semcomm.reproduce.worker"]
+
     def _run_parallel(self, todo: list[Task]) -> None:
-        """``jobs`` worker subprocesses (:mod:`.worker`), each running its share of the commands in turn
-        (one interpreter start per worker, not per command)."""
+        """``jobs`` worker subprocesses (:mod:`.worker`; one interpreter start each, not one per command), each
+        taking the next queued command as soon as it has finished one, so that a long command holds back none of
+        the others; a note when each command starts and ends, with the counts. Every command runs even where
+        another failed (the failures are raised together at the end); once one is interrupted (Ctrl-C, SIGTERM:
+        it keeps its finished work) no further one starts, and ``KeyboardInterrupt`` is raised."""
         import os
+        import signal
         import subprocess
+        import threading
+        from collections import deque
         from concurrent.futures import ThreadPoolExecutor
 
         from ..runtime import THREADS_ENV, default_threads
@@ -221,29 +231,69 @@ class Pipeline:
         logs = self.out_dir / "logs"
         logs.mkdir(exist_ok=True)
         n = min(self.jobs, len(todo))
-        chunks = [todo[i::n] for i in range(n)]
         stamp = f"{os.getpid()}-{id(todo)}"
-
+        queue, lock = deque(todo), threading.Lock()
+        count = {"started": 0, "ended": 0, "interrupted": False}
         procs: list = []
+        failed: list[tuple[Task, Path, str]] = []
+
+        def take() -> tuple[Task, int] | None:
+            with lock:
+                if count["interrupted"] or not queue:
+                    return None
+                count["started"] += 1
+                return queue.popleft(), count["started"]
+
+        def ask(proc, t: Task) -> dict | None:
+            """Hand ``t`` to the worker and wait for its answer (``None``: the worker ended without one)."""
+            try:
+                proc.stdin.write(json.dumps({"module": t.module, "label": t.label, "argv": _quiet(t.argv)}) + "\n")
+                proc.stdin.flush()
+            except OSError:  # the worker is gone
+                return None
+            line = proc.stdout.readline()
+            return json.loads(line) if line else None
 
         def one(i):
-            plan = logs / f"worker-{stamp}-{i}.json"
-            atomic_write_json(plan, [{"module": t.module, "label": t.label,
-                                      "argv": _quiet(t.argv)}
-                                     for t in chunks[i]])
-            log = plan.with_suffix(".log")
-            with open(log, "w") as f:
-                proc = subprocess.Popen([sys.executable, "-m", "sionna_semcomm.reproduce.worker", str(plan)], stdout=f,
-                                        stderr=subprocess.STDOUT, env=env)
-                procs.append(proc)
-                rc = proc.wait()
-            if rc != 0:
-                raise RuntimeError(f"a reproduction worker failed (exit {rc}); log {log}:\n{log.read_text()[-3000:]}")
+            log = logs / f"worker-{stamp}-{i}.log"
+            with open(log, "a") as err:  # what the worker prints before it sends its output to the log itself
+                proc = subprocess.Popen([*self._worker_command(), str(log)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=err, env=env, text=True)
+            procs.append(proc)
+            try:
+                while (item := take()) is not None:
+                    t, k = item
+                    self.note(f"{t.module}: {t.label} started ({k}/{len(todo)}; log {log})")
+                    result = ask(proc, t)
+                    if result is None:
+                        rc = proc.wait()
+                        result = {"seconds": 0.0, "error": f"its worker ended (exit {rc}) without an answer",
+                                  "interrupted": rc in (130, -signal.SIGINT, -signal.SIGTERM)}
+                    with lock:
+                        count["ended"] += 1
+                        count["interrupted"] |= bool(result["interrupted"])
+                        if result["error"] is not None and not result["interrupted"]:  # with the log's end:
+                            failed.append((t, log, log.read_text(errors="replace")[-2000:]))  # its output
+                        ended = count["ended"]
+                    state = "interrupted" if result["interrupted"] else "failed" if result["error"] else "done"
+                    self.note(f"{t.module}: {t.label} {state} in {result['seconds']:.0f} s ({ended}/{len(todo)} ended)")
+                    if proc.poll() is not None:
+                        break
+            finally:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+                proc.wait()
 
         with ThreadPoolExecutor(n) as pool:
             with stop_subprocesses_on_interrupt(procs):
                 for future in [pool.submit(one, i) for i in range(n)]:
                     future.result()
+        if count["interrupted"]:
+            raise KeyboardInterrupt
+        if failed or queue:
+            raise RuntimeError("reproduction steps failed: " + "; ".join(
+                f"{t.label} (log {log}):\n{tail}" for t, log, tail in failed)
+                + (f"; {len(queue)} not started (every worker ended)" if queue else ""))
 
     def _run_on_executor(self, todo: list[Task]) -> None:
         """Every command a task of ``self.executor`` (Ray: :func:`.worker.run_command` in a worker, declaring its

@@ -1,9 +1,12 @@
-"""``python -m sionna_semcomm.reproduce.worker PLAN.json``: run a list of the toolkit's commands in one process.
+"""``python -m sionna_semcomm.reproduce.worker LOG``: a worker of ``reproduce --jobs N``, running the toolkit's
+commands one at a time in one process as :meth:`~.pipeline.Pipeline.run` hands them over.
 
-``PLAN.json`` is a list of ``{"module": "link" | "attack" | "defense" | "train", "label", "argv"}`` written by
-:meth:`~.pipeline.Pipeline.run` with ``jobs > 1``. Every command runs even when an earlier one failed; the
-exit status is 1 if any failed (each failure is printed with its label). An interrupted command (exit 130:
-Ctrl-C or SIGTERM, its finished work kept) ends the plan with exit status 130.
+It reads commands on stdin, one JSON object a line ``{"module": "link" | "attack" | "defense" | "train",
+"label", "argv"}``, and answers each on stdout with one JSON line ``{"label", "seconds", "error",
+"interrupted"}`` when it has run; everything else (the commands' output, native libraries' included) goes to the
+file ``LOG``, appended. A failed command is answered and the next one runs; after an interrupted one (exit 130:
+Ctrl-C or SIGTERM, its finished work kept) the worker takes no more and exits with status 130. It exits 0 at the
+end of its input.
 
 :func:`run_command` runs one such command; it is also what a Ray task of ``reproduce --executor ray`` runs.
 """
@@ -16,6 +19,7 @@ import os
 import sys
 import time
 import traceback
+from typing import IO
 
 
 def run_command(task: dict) -> dict:
@@ -55,25 +59,43 @@ def run_command(task: dict) -> dict:
     return {"label": task["label"], "seconds": time.time() - started, "error": error, "interrupted": interrupted}
 
 
+def serve(commands: IO[str], results: IO[str]) -> int:
+    """Run the commands read from ``commands`` (JSON lines) in turn, answering each with a JSON line on
+    ``results``; their progress lines go to stdout. Returns the exit status: 0 at the end of ``commands``, 130 after
+    an interrupted command (the ones after it are not read)."""
+    for line in commands:
+        if not line.strip():
+            continue
+        task = json.loads(line)
+        print(f"== {task['module']} {task['label']}", flush=True)
+        result = run_command(task)
+        if result["error"] is not None and not result["interrupted"]:
+            print(f"!! {task['label']} failed: {result['error'].splitlines()[-1] if result['error'] else ''}", flush=True)
+        print(f"== {'interrupted' if result['interrupted'] else 'done'} in {result['seconds']:.1f} s", flush=True)
+        results.write(json.dumps(result) + "\n")
+        results.flush()
+        if result["interrupted"]:  # the command kept its finished work; take no more
+            print(f"interrupted: {task['label']}; this worker takes no further command", flush=True)
+            return 130
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        raise SystemExit("usage: python -m sionna_semcomm.reproduce.worker PLAN.json")
-    failed, tasks = [], json.loads(open(argv[0]).read())
-    for i, task in enumerate(tasks):
-        print(f"== {task['module']} {task['label']}", flush=True)
-        result = run_command(task)
-        if result["interrupted"]:  # the command kept its finished work; stop the plan
-            print(f"interrupted: {task['label']}; the plan's {len(tasks) - i - 1} other command(s) were not started",
-                  flush=True)
-            return 130
-        if result["error"] is not None:
-            failed.append(task["label"])
-            print(f"!! {task['label']} failed: {result['error'].splitlines()[-1] if result['error'] else ''}", flush=True)
-        print(f"== done in {result['seconds']:.1f} s", flush=True)
-    if failed:
-        print("failed: " + ", ".join(failed), flush=True)
-    return 1 if failed else 0
+        raise SystemExit("usage: python -m sionna_semcomm.reproduce.worker LOG  (commands on stdin, see the module doc)")
+    results = os.fdopen(os.dup(sys.stdout.fileno()), "w")  # the answers keep the pipe; all other output: LOG
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log = os.open(argv[0], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, sys.stdout.fileno())
+    os.dup2(log, sys.stderr.fileno())
+    os.close(log)
+    sys.stdout.reconfigure(line_buffering=True)
+    try:
+        return serve(sys.stdin, results)
+    except KeyboardInterrupt:  # Ctrl-C between two commands
+        return 130
 
 
 if __name__ == "__main__":
