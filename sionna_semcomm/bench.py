@@ -418,6 +418,9 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--train-scenario", default="rayleigh_cifar", help="scenario of the training-step figures (default: %(default)s)")
     p.add_argument("--train-batch-sizes", nargs="+", type=positive_int, default=[64, 128],
                    help="training-step batch sizes (default: %(default)s)")
+    p.add_argument("--train-classifier-width", type=positive_int, metavar="W",
+                   help="image-classifier base width of the training-step figures (default: --train-scenario's; the "
+                        "shipped CIFAR-10 system has 32)")
     p.add_argument("--classifier-widths", nargs="+", type=positive_int, metavar="W",
                    help="also time one training step of --train-scenario's image classifier alone at these base widths "
                         "(batch: the largest --train-batch-sizes)")
@@ -515,7 +518,7 @@ def main(argv=None) -> dict:
 
         for b in ([4] if args.quick else args.train_batch_sizes):
             training_rows.append(bench_training(args.train_scenario, b, 1 if args.quick else attack_repeats,
-                                                min(warmup, 1), device, args.clock))
+                                                min(warmup, 1), device, args.clock, args.train_classifier_width))
     width_rows = []
     if args.classifier_widths:
         from .bench_train import bench_classifier_widths

@@ -9,11 +9,14 @@ given batch size, with :func:`~sionna_semcomm.bench.time_interleaved` (same mach
 * ``classifier``: the image classifier forward + backward on a batch of images;
 * ``optimizer``: one Adam step over all the system's parameters (gradients present);
 * ``step_codec`` / ``step_joint``: whole training steps of the ``codec`` and ``joint`` stages (data, forward,
-  backward, optimizer), i.e. what :class:`~sionna_semcomm.train.Trainer` does per step.
+  backward, optimizer), i.e. what :class:`~sionna_semcomm.train.Trainer` does per step;
+* ``step_generator``: one SemAdv generator training step against the frozen system
+  (:func:`~sionna_semcomm.attacks.trainer.generator_step`, what ``attack train`` does per step).
 
 Every figure is ``batch / median seconds``; ``share_of_joint_step`` puts each part against the joint step.
 Where bf16 is fast (:func:`~sionna_semcomm.runtime.bf16_is_fast`: CUDA, CPUs with AVX512-BF16 or AMX) the
-autocast (bf16) and bf16 + channels_last variants of the joint step are timed as well.
+autocast (bf16) and bf16 + channels_last variants of the joint step, and the generator step under
+``attack train --amp bf16``, are timed as well.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from .runtime import bf16_is_fast
 __all__ = ["bench_training", "bench_classifier_widths"]
 
 
-def _system_and_data(scenario_name: str, device: str, n_images: int = 1024):
+def _system_and_data(scenario_name: str, device: str, n_images: int = 1024, classifier_width: int | None = None):
     from .data.base import ImageDataset
     from .scenario import load_scenario
     from .semantic import SemanticSystem
@@ -38,7 +41,7 @@ def _system_and_data(scenario_name: str, device: str, n_images: int = 1024):
     if scenario.images is None:
         raise ValueError(f"scenario {scenario.name!r} has no [images] section: no learned system to train")
     torch.manual_seed(0)
-    system = SemanticSystem(model_config_for(scenario), _registry()).to(device)
+    system = SemanticSystem(model_config_for(scenario, classifier_width=classifier_width), _registry()).to(device)
     c, h, w = system.config.image_shape
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (n_images, c, h, w), dtype=torch.uint8, generator=g)
@@ -48,17 +51,18 @@ def _system_and_data(scenario_name: str, device: str, n_images: int = 1024):
 
 
 def bench_training(scenario_name: str = "rayleigh_cifar", batch_size: int = 64, repeats: int = 5, warmup: int = 1,
-                   device: str = "cpu", clock: str = "wall") -> dict:
+                   device: str = "cpu", clock: str = "wall", classifier_width: int | None = None) -> dict:
     """Time the parts of a training step (see the module doc).
 
-    :output: ``{"scenario", "batch_size", "images_per_s": {part: value}, "seconds": {part: median s},
-        "share_of_joint_step": {part: fraction}}``.
+    :param classifier_width: the image classifier's base width (``None``: the scenario's).
+    :output: ``{"scenario", "classifier_width", "batch_size", "images_per_s": {part: value}, "seconds": {part:
+        median s}, "share_of_joint_step": {part: fraction}}``.
     """
     from .augment import augment_batch
     from .bench import time_interleaved
     from .link.ofdm import OFDMLink
 
-    scenario, system, data = _system_and_data(scenario_name, device)
+    scenario, system, data = _system_and_data(scenario_name, device, classifier_width=classifier_width)
     system.train()
     link = OFDMLink(system.num_symbols, scenario.link, seed=0, device=device)
     aug_gen = torch.Generator().manual_seed(1)
@@ -107,22 +111,49 @@ def bench_training(scenario_name: str = "rayleigh_cifar", batch_size: int = 64, 
             opt.step()
         return run
 
+    generator_step_with = _generator_step(system, scenario, batch, device)
     fns = {"data": part_data, "link": part_link, "codec": part_codec, "classifier": part_classifier,
-           "optimizer": part_optimizer, "step_codec": step("codec"), "step_joint": step("joint")}
+           "optimizer": part_optimizer, "step_codec": step("codec"), "step_joint": step("joint"),
+           "step_generator": lambda: generator_step_with("none")}
     fast_bf16 = bf16_is_fast(device)
     if fast_bf16:
         fns["step_joint_bf16"] = step("joint", autocast=True)
+        fns["step_generator_bf16"] = lambda: generator_step_with("bf16")
     times = time_interleaved(fns, repeats, warmup, device, clock)
     if fast_bf16:  # channels_last needs the model converted: timed on its own
         system.to(memory_format=torch.channels_last)
         times.update(time_interleaved({"step_joint_bf16_channels_last": step("joint", autocast=True)}, repeats, warmup,
                                       device, clock))
     med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
-    return {"scenario": scenario.name, "batch_size": batch_size, "device": device, "clock": clock,
+    return {"scenario": scenario.name, "classifier_width": system.config.classifier_width, "batch_size": batch_size,
+            "device": device, "clock": clock,
             "torch_num_threads": torch.get_num_threads(),
             "images_per_s": {k: batch_size / s for k, s in med.items()}, "seconds": med,
             "share_of_joint_step": {k: s / med["step_joint"] for k, s in med.items()
                                     if k in ("data", "link", "codec", "classifier", "optimizer")}}
+
+
+def _generator_step(system, scenario, batch: Callable, device: str) -> Callable[[str], None]:
+    """``run(amp)``: one SemAdv generator training step (target class 0, PSR -6 dB, SNR 10 dB) against a frozen
+    copy of ``system`` on a batch from ``batch()``, as ``attack train --amp AMP`` runs it."""
+    import copy
+
+    from .attacks import SemAdv
+    from .attacks.trainer import generator_step
+    from .link.ofdm import OFDMLink
+    from .runtime import make_generator
+
+    frozen = copy.deepcopy(system).eval().requires_grad_(False)
+    link = OFDMLink(frozen.num_symbols, scenario.link, seed=0, device=device)
+    torch.manual_seed(0)
+    attack = SemAdv(frozen, link, -6.0, target_class=0, seed=0)
+    opt = torch.optim.Adam(attack.net.parameters(), lr=5e-4)
+    seeds, labels = make_generator(0, "bench-seeds", device), make_generator(0, "bench-labels", device)
+
+    def run(amp: str) -> None:
+        x, y = batch()
+        generator_step(attack, opt, link, x, y, 10.0, seeds, labels, amp)
+    return run
 
 
 def bench_classifier_widths(scenario_name: str = "rayleigh_cifar", batch_size: int = 128, widths=(16, 32, 64),

@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import sys
 import time
 
 import torch
 
 __all__ = ["resolve_device", "make_generator", "default_threads", "apply_threads", "thread_setting",
-           "add_threads_argument", "usable_cores", "busy_cores", "bf16_is_fast", "THREADS_ENV"]
+           "add_threads_argument", "usable_cores", "busy_cores", "bf16_is_fast", "warn_if_bf16_is_slow", "AMP",
+           "THREADS_ENV"]
 
 THREADS_ENV = "SIONNA_SEMCOMM_THREADS"  # a thread count every command takes as its default (workers, tests)
 _applied: dict = {}  # what apply_threads decided last (torch's thread count is process-wide state anyway)
@@ -53,6 +55,10 @@ def resolve_device(name: str | None = "auto") -> str:
     raise ValueError(f"unknown device {name!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
+#: mixed-precision settings of the trainers (``--amp``): float32 throughout, or bfloat16 autocast
+AMP = ("none", "bf16")
+
+
 def bf16_is_fast(device: str = "cpu") -> bool:
     """Whether ``device`` has bfloat16 arithmetic units, so that ``torch.autocast(dtype=torch.bfloat16)`` speeds
     convolutions up: CUDA GPUs that support bf16, and CPUs with AVX512-BF16 or AMX (e.g. AMD Zen 4, Intel Sapphire
@@ -62,6 +68,14 @@ def bf16_is_fast(device: str = "cpu") -> bool:
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's capability probes (torch >= 2.3)
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def warn_if_bf16_is_slow(amp: str, device: str) -> None:
+    """Print a warning on stderr when ``amp`` is ``bf16`` on a ``device`` without bf16 units
+    (:func:`bf16_is_fast`), where autocast emulates it and runs slower than float32."""
+    if amp == "bf16" and not bf16_is_fast(device):
+        print(f"warning: --amp bf16 on {device}, which has no bf16 units (AVX512-BF16/AMX or a bf16 GPU): autocast "
+              "emulates bf16 there and is slower than float32", file=sys.stderr)
 
 
 def make_generator(seed: int, stream: str, device: str = "cpu") -> torch.Generator:

@@ -46,7 +46,7 @@ from .checkpoints import CheckpointError, load_metadata, load_resume_state, load
 from .link.ofdm import OFDMLink
 from .metrics import psnr, ssim
 from .outputs import checked_out_dir
-from .runtime import bf16_is_fast, interrupt_on_signals, make_generator, resolve_device
+from .runtime import AMP, interrupt_on_signals, make_generator, resolve_device, warn_if_bf16_is_slow
 from .scenario import ScenarioError, load_scenario
 from .semantic import ModelConfig, SemanticSystem
 
@@ -58,7 +58,6 @@ RECONSTRUCTION = ("mse", "log_mse", "log_mse_ssim", "bce")
 STAGES = ("joint", "codec", "decoder", "classifier", "classifier_finetune")
 OPTIMIZERS = ("adam", "sgd")
 SELECTIONS = ("auto", "loss", "psnr", "accuracy", "psnr+accuracy")
-AMP = ("none", "bf16")
 
 
 @dataclass(frozen=True)
@@ -244,9 +243,7 @@ class Trainer:
         if cfg.channels_last:
             self.system = self.system.to(memory_format=torch.channels_last)
         self.cfg, self.out_dir, self.seed, self.device = cfg, Path(out_dir), seed, device
-        if cfg.amp == "bf16" and not bf16_is_fast(device):
-            print(f"warning: --amp bf16 on {device}, which has no bf16 units (AVX512-BF16/AMX or a bf16 GPU): autocast "
-                  "emulates bf16 there and is slower than float32", file=sys.stderr)
+        warn_if_bf16_is_slow(cfg.amp, device)
         self.train_set, self.val_set = _on_device(train_set, device), _on_device(val_set, device)
         self.link = OFDMLink(system.num_symbols, link_config, seed=seed, device=device)
         self.val_link = OFDMLink(system.num_symbols, link_config, seed=seed + 1, device=device)

@@ -72,7 +72,7 @@ def test_reference_agrees_in_float32():
 
 def test_quick_bench_writes_json(tmp_path):
     out = tmp_path / "bench.json"
-    doc = main(["--quick", "--out", str(out), "--device", "cpu"])
+    doc = main(["--quick", "--out", str(out), "--device", "cpu", "--train-classifier-width", "8"])
     saved = json.loads(out.read_text())
     assert saved == json.loads(json.dumps(doc))
     for key in ("versions", "device", "torch_num_threads", "precision", "clock", "repeats", "link", "ldpc", "bitlink",
@@ -92,8 +92,8 @@ def test_quick_bench_writes_json(tmp_path):
         ("uncoded-qpsk", None), ("ldpc-qpsk", "sionna"), ("ldpc-qpsk", "fast")]
     assert all(r["frames_per_s"] > 0 for r in saved["bitlink"])
     (train,) = saved["training"]
-    assert train["batch_size"] == 4 and train["scenario"] == "rayleigh_cifar"
-    parts = ("data", "link", "codec", "classifier", "optimizer", "step_codec", "step_joint")
+    assert train["batch_size"] == 4 and train["scenario"] == "rayleigh_cifar" and train["classifier_width"] == 8
+    parts = ("data", "link", "codec", "classifier", "optimizer", "step_codec", "step_joint", "step_generator")
     assert all(train["images_per_s"][k] > 0 for k in parts)
     # a whole joint step costs more than its codec+link part or its classifier part alone
     assert train["seconds"]["step_joint"] > max(train["seconds"]["codec"], train["seconds"]["classifier"]) * 0.5

@@ -34,6 +34,7 @@ p.add_argument("--checkpoint", help="the attacked system: a weights file or a sh
 p.add_argument("--data-dir", default="../shared/data")
 p.add_argument("--cache", type=Path, required=True)
 p.add_argument("--threads", type=int, default=1)
+p.add_argument("--amp", choices=("none", "bf16"), default="none", help="the generators' training precision (attack train --amp)")
 args = p.parse_args()
 
 
@@ -51,7 +52,8 @@ for attack in args.attacks:
         out = args.cache / f"{attack}-s{seed}"
         if not (out / "best.safetensors").is_file():
             cap = ["--max-steps", str(args.max_steps)] if args.max_steps else []
-            run(["sionna_semcomm.attack", "train", "--attack", attack, *target, "--epochs", str(args.epochs), *cap,
+            amp = ["--amp", args.amp] if args.amp != "none" else []
+            run(["sionna_semcomm.attack", "train", "--attack", attack, *target, "--epochs", str(args.epochs), *cap, *amp,
                  "--seed", str(seed), "--out-dir", str(out), *common])
         result = args.cache / f"eval-{attack}-s{seed}.json"
         if not result.is_file():
@@ -65,7 +67,8 @@ for attack in args.attacks:
         figures.setdefault(attack, {})[seed] = row
 
 summary = {}
-print(f"\n{args.scenario}: {args.epochs}-epoch generators{f' (at most {args.max_steps} steps)' if args.max_steps else ''}, PSR {args.psr_db:g} dB, SNR {args.snr_db:g} dB, "
+print(f"\n{args.scenario}: {args.epochs}-epoch generators{f' (at most {args.max_steps} steps)' if args.max_steps else ''}"
+      f"{' trained with bf16 autocast' if args.amp == 'bf16' else ''}, PSR {args.psr_db:g} dB, SNR {args.snr_db:g} dB, "
       f"training seeds {args.seeds}\n")
 print("| attack | figure | per seed | mean | sd | min–max |\n|---|---|---|---|---|---|")
 for attack, per_seed in figures.items():

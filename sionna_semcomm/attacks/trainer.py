@@ -36,24 +36,34 @@ from ..atomic import atomic_write_json
 from ..checkpoints import CheckpointError, load_resume_state, load_state_into, save_resume_state
 from ..link.ofdm import OFDMLink
 from ..metrics import misleading_rate
-from ..runtime import make_generator
+from ..runtime import AMP, make_generator
 from .base import receive
 from .generator import GeneratorAttack, save_generator
 from .psr import perturbation_powers, summarize_psr
 
-__all__ = ["AttackTrainConfig", "GeneratorTrainer", "generator_step"]
+__all__ = ["AttackTrainConfig", "GeneratorTrainer", "generator_step", "receiver_autocast"]
 
 
-def generator_step(attack: GeneratorAttack, optimizer, link, x, y, snr_db, seed_gen, label_gen) -> tuple[torch.Tensor, dict]:
+def receiver_autocast(device, amp: str):
+    """The context for the receiver half of a generator step under ``amp``: with ``bf16``, autocast of the
+    system's decoder and classifier (its convolutions and matrix products) to bfloat16. The transmitted latent, the
+    generator and its PSR normalisation stay float32 outside it, so the PSR is met as exactly as without it;
+    the link's own arithmetic (complex, FFTs, elementwise) is not autocast."""
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=amp == "bf16")
+
+
+def generator_step(attack: GeneratorAttack, optimizer, link, x, y, snr_db, seed_gen, label_gen,
+                   amp: str = "none") -> tuple[torch.Tensor, dict]:
     """One optimizer step of ``attack``'s generator against ``attack.system`` (the caller puts the system in
     eval mode): fresh seeds, ``p = G(u)`` at the PSR, the link with its own channel and noise draws, the
-    attack's objective. Gradients reach the system's weights too when they require them; the caller clears
-    them. Returns ``(loss, parts)``."""
+    attack's objective (the receiver under :func:`receiver_autocast` with ``amp``). Gradients reach the system's
+    weights too when they require them; the caller clears them. Returns ``(loss, parts)``."""
     with torch.no_grad():
         z = attack.system.codec.encode(x, snr_db)
     p = attack.perturbation_from_seeds(attack.seeds(len(x), seed_gen))
-    out = receive(attack.system, link, z, snr_db, perturbation=p)
-    loss, parts = attack.training_loss(out, x, y, p, label_gen)
+    with receiver_autocast(x.device, amp):
+        out = receive(attack.system, link, z, snr_db, perturbation=p)
+        loss, parts = attack.training_loss(out, x, y, p, label_gen)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -67,6 +77,9 @@ class AttackTrainConfig:
     :param snr_db: a fixed training SNR [dB]; ``None`` draws one per batch uniformly from
         ``[snr_min_db, snr_max_db]`` (the scenario's training range).
     :param val_snr_db: SNR of the validation pass after every epoch.
+    :param amp: ``bf16``: the receiver's networks autocast to bfloat16 during training steps
+        (:func:`receiver_autocast`; about 1.9x faster steps on a CPU with AVX512-BF16, and on GPUs); validation and
+        every evaluation stay float32. ``none``: float32 throughout (the default, and every shipped generator).
     """
 
     epochs: int = 10
@@ -77,8 +90,11 @@ class AttackTrainConfig:
     snr_max_db: float = 20.0
     snr_db: float | None = None
     val_snr_db: float = 10.0
+    amp: str = "none"
 
     def __post_init__(self):
+        if self.amp not in AMP:
+            raise ValueError(f"amp must be one of {', '.join(AMP)}, got {self.amp!r}")
         vals = [self.snr_min_db, self.snr_max_db, self.val_snr_db] + ([self.snr_db] if self.snr_db is not None else [])
         if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in vals):
             raise ValueError(f"SNRs must be finite numbers, got {vals}")
@@ -234,7 +250,7 @@ class GeneratorTrainer:
                 x, y = self.train_set.batch(idx)
                 x, y = x.to(self.device), y.to(self.device)
                 loss, parts = generator_step(self.attack, self.optimizer, self.link, x, y, self._snr(), self._seed_gen,
-                                             self._label_gen)
+                                             self._label_gen, self.cfg.amp)
                 sums = {k: v * len(idx) for k, v in {"loss": float(loss.detach()), **parts}.items()}
             else:
                 sums = self._sharded_step(idx)
@@ -345,5 +361,6 @@ class _GeneratorObjective(torch.nn.Module):
         with torch.no_grad():
             z = attack.system.codec.encode(x, snr_db)
         p = attack.perturbation_from_seeds(attack.seeds(len(x), seed_gen))
-        out = receive(attack.system, link, z, snr_db, perturbation=p)
-        return attack.training_loss(out, x, y, p, label_gen)
+        with receiver_autocast(x.device, t.cfg.amp):
+            out = receive(attack.system, link, z, snr_db, perturbation=p)
+            return attack.training_loss(out, x, y, p, label_gen)

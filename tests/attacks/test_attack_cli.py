@@ -116,6 +116,21 @@ def test_clear_errors(setup, capsys):
     with pytest.raises(SystemExit, match="unknown class 10"):
         attack_main(["train", *setup["common"], "--checkpoint", setup["ckpt"], "--attack", "semadv", "--psr-db", "-6",
                      "--target-class", "10"])
+    with pytest.raises(SystemExit) as e:  # argparse: unknown precision
+        attack_main(["train", *setup["common"], "--checkpoint", setup["ckpt"], "--attack", "pgm", "--psr-db", "-6",
+                     "--amp", "fp16"])
+    assert e.value.code == 2 and "argument --amp: invalid choice: 'fp16'" in capsys.readouterr().err
+
+
+def test_train_a_generator_with_bf16_autocast(setup):
+    """``attack train --amp bf16`` trains and records the setting in the command its checkpoints keep."""
+    out = setup["tmp"] / "pgm-bf16"
+    history = attack_main(["train", *setup["common"], "--checkpoint", setup["ckpt"], "--attack", "pgm", "--psr-db", "-6",
+                           "--batch-size", "8", "--max-steps", "1", "--epochs", "1", "--amp", "bf16", "--out-dir", str(out),
+                           *GEN])
+    assert len(history) == 1 and history[0]["val_measured_psr_db"] == pytest.approx(-6.0, abs=1.0)
+    meta = json.loads((out / "history.json").read_text())["metadata"]
+    assert "--amp bf16" in meta["command"]
 
 
 def test_jamming_on_a_conventional_link(setup):

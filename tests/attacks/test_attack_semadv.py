@@ -168,3 +168,35 @@ def test_generators_train_against_a_system_told_the_snr(tmp_path, helpers):
     trainer = GeneratorTrainer(atk, _dataset(helpers, 16, 0), _dataset(helpers, 8, 1), cfg, tmp_path / "g", seed=0)
     trainer.fit(show_progress=False)
     assert torch.isfinite(torch.tensor(trainer.history[-1]["train_loss"]))
+
+
+def test_bf16_generator_steps_autocast_the_receiver_only(tiny_system, helpers, monkeypatch):
+    """``amp = "bf16"``: the system's classifier runs in bfloat16 inside the step, while the generator, its weights
+    and its perturbation stay float32, scaled exactly to the PSR; the step trains (finite loss, weights move)."""
+    from sionna_semcomm.attacks import masked_power, psr_mask
+    from sionna_semcomm.attacks.trainer import generator_step
+    from sionna_semcomm.runtime import make_generator
+
+    x, y = helpers.colour_data(8, 0)
+    link = OFDMLink(64, LinkConfig(equalizer="lmmse"), seed=0)
+    torch.manual_seed(0)
+    atk = SemAdv(tiny_system, link, -6, target_class=0, generator_config=SMALL_GEN)
+    opt = torch.optim.Adam(atk.net.parameters(), lr=1e-3)
+    perturbations, logits = [], []
+    make = atk.perturbation_from_seeds
+    monkeypatch.setattr(atk, "perturbation_from_seeds", lambda u: perturbations.append(make(u)) or perturbations[-1])
+    hook = tiny_system.classifier.register_forward_hook(lambda m, i, o: logits.append(o.dtype))
+    try:
+        for amp in ("none", "bf16"):
+            before = [w.detach().clone() for w in atk.net.parameters()]
+            loss, _ = generator_step(atk, opt, link, x, y, 10.0, make_generator(0, "s"), make_generator(0, "l"), amp)
+            assert torch.isfinite(loss) and any(not torch.equal(a, b) for a, b in zip(before, atk.net.parameters()))
+    finally:
+        hook.remove()
+    assert logits == [torch.float32, torch.bfloat16]
+    assert all(w.dtype == torch.float32 for w in atk.net.parameters())
+    for p in perturbations:
+        assert p.dtype == torch.complex64  # single precision, as without amp
+        torch.testing.assert_close(masked_power(p, psr_mask(link)), torch.full((8,), 10 ** -0.6), rtol=1e-5, atol=0)
+    with pytest.raises(ValueError, match="amp must be one of none, bf16, got 'fp16'"):
+        AttackTrainConfig(amp="fp16")
