@@ -87,9 +87,10 @@ def setup_args() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=finite_float("learning rate"), help="Adam learning rate (default 5e-4)")
     t.add_argument("--snr-db", type=snr_db, help="fixed training SNR [dB] (default: uniform over the scenario's training range)")
     t.add_argument("--amp", choices=AMP, default="none",
-                   help="bf16: the receiver's networks autocast to bfloat16 in training steps, about 1.9x faster on GPUs "
-                        "and CPUs with AVX512-BF16 or AMX (elsewhere far slower); the generator, its PSR and every "
-                        "validation stay float32 (default: %(default)s, as every shipped generator)")
+                   help="bf16: the receiver's networks autocast to bfloat16 in training steps, for devices with bf16 "
+                        "units (GPUs, CPUs with AVX512-BF16 or AMX; elsewhere far slower): 1.5x the steps per CPU second "
+                        "on an AVX512-BF16 CPU; the generator, its PSR and every validation stay float32 (default: "
+                        "%(default)s, as every shipped generator)")
     t.add_argument("--shards", type=positive_int, metavar="S",
                    help="cut every (global) batch into S parts with their own random streams (default: one per "
                         "torchrun process; a multiple of their number): one process with --shards 2 trains like "

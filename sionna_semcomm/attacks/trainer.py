@@ -78,7 +78,7 @@ class AttackTrainConfig:
         ``[snr_min_db, snr_max_db]`` (the scenario's training range).
     :param val_snr_db: SNR of the validation pass after every epoch.
     :param amp: ``bf16``: the receiver's networks autocast to bfloat16 during training steps
-        (:func:`receiver_autocast`; about 1.9x faster steps on a CPU with AVX512-BF16, and on GPUs); validation and
+        (:func:`receiver_autocast`; 1.5x the steps per CPU second on a CPU with AVX512-BF16); validation and
         every evaluation stay float32. ``none``: float32 throughout (the default, and every shipped generator).
     """
 
