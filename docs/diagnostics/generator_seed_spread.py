@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sionna_semcomm.atomic import atomic_write_json
 from sionna_semcomm.results import read_runs
+from sionna_semcomm.runtime import AMP
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--scenario", default="rayleigh_mnist")
@@ -34,7 +35,7 @@ p.add_argument("--checkpoint", help="the attacked system: a weights file or a sh
 p.add_argument("--data-dir", default="../shared/data")
 p.add_argument("--cache", type=Path, required=True)
 p.add_argument("--threads", type=int, default=1)
-p.add_argument("--amp", choices=("none", "bf16"), default="none", help="the generators' training precision (attack train --amp)")
+p.add_argument("--amp", choices=AMP, default="none", help="the generators' training precision (attack train --amp)")
 args = p.parse_args()
 
 
