@@ -20,6 +20,10 @@ generators against the undefended system and keeps them fixed (``generator_updat
 With ``k > 0`` the generator used in a step gets ``k`` Adam steps of its own objective against the *current*
 system right after it (alternating min-max), so the attacks follow the defence as it moves.
 
+Under ``amp = "bf16"`` (``--amp``, the scenario's ``[train] amp``) the system's passes, the validation under attack
+and the refreshed generators' receiver passes autocast to bfloat16; the attacks' perturbations (and their PSR) and
+every weight stay float32.
+
 Files and resume: those of :class:`~sionna_semcomm.train.Trainer` (``best/last.safetensors``,
 ``resume.pt`` with the mixing rule's and the attacks' random streams and, when refreshed, the generators'
 weights and optimizers; ``history.json``; ``learning_curve.png``). Validation reports clean loss, PSNR and
@@ -286,7 +290,8 @@ class AdversarialTrainer(Trainer):
     def _perturbation(self, attack, x, y, snr_db, taps, rows) -> torch.Tensor | None:
         """Full-batch perturbation: the attack's on ``rows``, zero elsewhere (the clean rows); ``None`` when
         the attack adds nothing (identity)."""
-        p_rows = attack(x[rows], y[rows], snr_db, taps[rows])
+        with torch.autocast(device_type=x.device.type, enabled=False):  # under amp too: the PSR is met in float32
+            p_rows = attack(x[rows], y[rows], snr_db, taps[rows])
         self.system.train()  # attacks put the system in eval mode for their own passes
         if p_rows is None:
             return None
@@ -316,7 +321,7 @@ class AdversarialTrainer(Trainer):
         self.system.eval()
         for _ in range(self.defense.generator_updates):
             generator_step(attack, self._generator_optimizers[id(attack)], link or self.link, x, y, snr_db,
-                           self._gen_seed_gen, self._gen_label_gen)
+                           self._gen_seed_gen, self._gen_label_gen, self.cfg.amp)
         self.system.zero_grad(set_to_none=True)
         self.system.train()
 
@@ -356,7 +361,7 @@ class AdversarialTrainer(Trainer):
                 x, y = x.to(self.device), y.to(self.device)
                 taps = self.val_link.sample_taps((len(idx),))
                 p = attack(x, y, self.cfg.val_snr_db, taps)  # the attack's link has the validation link's config
-                with torch.no_grad():
+                with torch.no_grad(), self._autocast():  # as the clean validation: the two losses are mixed
                     out = self.system(x, self.val_link, self.cfg.val_snr_db, perturbation=None if p is None else p.detach(), taps=taps)
                     loss, _ = system_loss(out, x, y, self.cfg)
                 totals["loss"] += float(loss) * len(idx)
@@ -381,6 +386,7 @@ def _attack_label(attack) -> str:
 def setup_args():
     from .argtypes import ArgumentParser, file_or_name, finite_float, fraction, input_file, nonnegative_int, positive_int, psr_db
     from .learned import SHIPPED_VARIANTS
+    from .runtime import AMP
     from .train import add_run_args
 
     p = ArgumentParser(prog="python -m sionna_semcomm.defense",
@@ -397,6 +403,9 @@ def setup_args():
     p.add_argument("--clean-fraction", type=fraction)
     p.add_argument("--generator-updates", type=nonnegative_int, help="0: generators fixed (default); k: k refresh steps per use")
     p.add_argument("--psr-db", type=psr_db, help="PSR of the training attacks (default: the scenario's)")
+    p.add_argument("--amp", choices=AMP, help="bf16: autocast the system (and the refreshed generators' receiver "
+                   "passes) to bfloat16; the attacks' perturbations and their PSR stay float32 (default: the "
+                   "scenario's [train] amp, none)")
     p.add_argument("--shards", type=positive_int, metavar="S",
                    help="cut every (global) batch into S parts with their own random streams (default: one per "
                         "torchrun process; a multiple of their number): one process with --shards 2 trains like "
@@ -434,7 +443,7 @@ def _main(args, argv, device) -> list[dict]:
         defense = defense_config_for(scenario, variant=args.variant, epochs=args.epochs, lr=args.lr,
                                      clean_fraction=args.clean_fraction, generator_updates=args.generator_updates,
                                      psr_db=args.psr_db)
-        tcfg = train_config_for(scenario, batch_size=args.batch_size)
+        tcfg = train_config_for(scenario, batch_size=args.batch_size, amp=args.amp)
     except (ValueError, TypeError) as e:
         raise SystemExit(f"error: {e}") from None
     attack_registry()  # the composition root: baseline attacks (pgm) registered

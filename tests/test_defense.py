@@ -194,3 +194,40 @@ def test_missing_family_and_cli_errors(data, tmp_path, make_cifar_dir):
     with pytest.raises(SystemExit, match="no semadv or pgm attack was given"):
         defense_main(["--scenario", "rayleigh_cifar", "--data-dir", str(d), "--device", "cpu", "--no-progress",
                       "--train-source", "batches", "--out-dir", str(tmp_path / "x")])
+
+
+def test_bf16_defense_autocasts_the_system_and_keeps_the_perturbations_single_precision(data, tmp_path):
+    """``amp = "bf16"``: the system's classifier runs in bfloat16 in the training steps, the refreshed generators'
+    steps too; the perturbations are computed outside autocast (complex64, the PSR met as in float32) and every
+    weight stays float32 and moves."""
+    train, val = data
+    trainer = AdversarialTrainer(_system(), LINK, train, val, _cfg(amp="bf16"),
+                                 DefenseConfig(variant="semmixed", epochs=1, generator_updates=1), _factory(),
+                                 tmp_path / "o", seed=0)
+    x, y = train.batch(torch.arange(12))
+    rows = torch.tensor([0, 3, 7])
+    attack = trainer.mixing.families["pgm"][0]
+    generated = []
+    hook = attack.net.net.register_forward_hook(lambda m, i, o: generated.append(o.dtype))  # the real-valued layers
+    try:
+        with trainer._autocast():  # where the training step calls it
+            p = trainer._perturbation(attack, x, y, 10.0, trainer.link.sample_taps((12,)), rows)
+    finally:
+        hook.remove()
+    assert generated == [torch.float32] and p.dtype == torch.complex64
+    power = masked_power(p[rows], attack.mask)
+    torch.testing.assert_close(power, torch.full_like(power, psr_linear(-6.0)), rtol=1e-5, atol=0)
+    dtypes = []
+    hook = trainer.system.classifier.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    before = [copy.deepcopy(a.net.state_dict()) for a in trainer.attacks]
+    system_before = copy.deepcopy(trainer.system.state_dict())
+    try:
+        for _ in range(3):
+            trainer.train_step()
+    finally:
+        hook.remove()
+    assert dtypes and all(d == torch.bfloat16 for d in dtypes)  # system passes and the generators' receiver passes
+    assert all(v.dtype == torch.float32 for v in trainer.system.state_dict().values() if v.is_floating_point())
+    assert any(not torch.equal(v, trainer.system.state_dict()[k]) for k, v in system_before.items())
+    assert any(any(not torch.equal(v, a.net.state_dict()[k]) for k, v in b.items()) for a, b in zip(trainer.attacks, before))
+    assert all(torch.isfinite(v).all() for v in trainer.system.state_dict().values() if v.is_floating_point())

@@ -205,6 +205,41 @@ def test_reproduce_runs_on_a_chosen_undefended_system(tmp_path):
             f"rayleigh_mnist: `{path.name}` (sha256 {sha[:8]}...)") in report
 
 
+def test_reproduce_amp_reaches_every_training_step_and_keeps_float32_cache_keys(tmp_path, capsys):
+    """``--amp bf16`` puts ``--amp bf16`` into the generator and defence commands (each command's parser takes it)
+    and so into their cache keys; without it the commands, hence the keys of earlier float32 runs, are unchanged."""
+    import argparse
+    import dataclasses
+
+    from sionna_semcomm.attack import setup_args as attack_args
+    from sionna_semcomm.defense import setup_args as defense_args
+    from sionna_semcomm.reproduce import QUICK, Pipeline
+    from sionna_semcomm.reproduce.cli import _report, setup_args
+
+    assert setup_args().parse_args(["fig8"]).amp == "none"
+    with pytest.raises(SystemExit):
+        setup_args().parse_args(["fig8", "--amp", "fp16"])
+    assert "argument --amp: invalid choice: 'fp16'" in capsys.readouterr().err
+    system = {"path": __file__, "sha256": "0" * 64}
+    tasks = {}
+    for amp in ("none", "bf16"):
+        pl = Pipeline(tmp_path / "out", dataclasses.replace(QUICK, amp=amp), show_progress=False)
+        generator = pl.generator_task("rayleigh_cifar", system, "semadv", target_class=2, epochs=1, psr_db=-6)
+        defense = pl.defense_task("rayleigh_cifar", system, "semmixed", [system, system], psr_db=-6)
+        tasks[amp] = (generator, defense)
+        for t, parser in ((generator, attack_args()), (defense, defense_args())):
+            parsed = parser.parse_args(t.argv)
+            assert getattr(parsed, "amp") == (None if amp == "none" and t is defense else amp)
+            assert ("--amp" in t.argv) is (amp == "bf16")
+    for f32, bf16 in zip(*tasks.values()):
+        out_f32, out_bf16 = f32.argv[f32.argv.index("--out-dir") + 1], bf16.argv[bf16.argv.index("--out-dir") + 1]
+        assert out_f32 != out_bf16  # a bf16 run never reuses (or overwrites) a float32 step
+        assert [a for a in bf16.argv if a not in ("--amp", "bf16", out_bf16)] == [a for a in f32.argv if a != out_f32]
+    report = _report(tmp_path / "out", dataclasses.replace(QUICK, amp="bf16"), argparse.Namespace(seed=0)).read_text()
+    assert "every training with bf16 autocast" in report
+    assert "autocast" not in _report(tmp_path / "out", QUICK, argparse.Namespace(seed=0)).read_text()
+
+
 def test_a_reproduction_worker_stops_taking_commands_after_an_interrupted_one(monkeypatch, capsys):
     """A failed command is answered and the next one runs; after an interrupted one (exit 130: Ctrl-C / SIGTERM)
     the worker reads no further command and exits 130."""

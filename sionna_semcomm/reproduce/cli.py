@@ -22,7 +22,7 @@ from ..argtypes import ArgumentParser, file_or_name, input_dir, output_dir, posi
 from ..atomic import atomic_write, atomic_write_json
 from ..executors import add_executor_arguments, executor_from_args
 from ..outputs import checked_out_dir
-from ..runtime import add_threads_argument, apply_threads
+from ..runtime import AMP, add_threads_argument, apply_threads, warn_if_bf16_is_slow
 from .experiments import EXPERIMENTS
 from .pipeline import DATASET_SCENARIOS, FULL, QUICK, Pipeline
 
@@ -57,6 +57,9 @@ def setup_args() -> argparse.ArgumentParser:
                    help="fine-tuning epochs of every defence (default: the scenario's [defense])")
     p.add_argument("--generator-steps", type=positive_int, help="optimizer-step budget of every generator (default: no cap)")
     p.add_argument("--defense-steps", type=positive_int, help="optimizer-step budget of every defence (default: no cap)")
+    p.add_argument("--amp", choices=AMP, default="none",
+                   help="bf16: every training step (generators, defences) autocasts its networks to bfloat16 (GPUs, CPUs "
+                   "with AVX512-BF16 or AMX); the steps are cached apart from float32 ones (default: %(default)s)")
     p.add_argument("--jobs", type=positive_int, default=1,
                    help="independent steps run side by side as subprocesses (default 1: one after the other, in process)")
     add_threads_argument(p)  # per worker with --jobs N (default: the usable cores shared among the N workers)
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
         preset = dataclasses.replace(preset, num_images=args.num_images)
     if args.matrix_snr_db:
         preset = dataclasses.replace(preset, extra_snr_db=tuple(v for v in args.matrix_snr_db if v != preset.snr_db))
-    for key in ("generator_epochs", "defense_epochs", "generator_steps", "defense_steps"):
+    for key in ("generator_epochs", "defense_epochs", "generator_steps", "defense_steps", "amp"):
         if getattr(args, key) is not None:
             preset = dataclasses.replace(preset, **{key: getattr(args, key)})
     out = checked_out_dir(args.out_dir, "runs/reproduce-quick" if args.quick else "runs/reproduce")
@@ -105,6 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
         device = resolve_device(args.device)  # where the steps run decides the GPUs a Ray task declares
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
+    warn_if_bf16_is_slow(preset.amp, device)
     executor = executor_from_args(args, device, evaluate=run_command, task_cpus=args.threads or 1)
     pl = Pipeline(out, preset, args.data_dir, args.seed, args.device, not args.no_progress, args.jobs, data_dirs,
                   threads=threads if executor is None else (args.threads or 1), executor=executor,
@@ -144,7 +148,8 @@ def _report(out: Path, preset, args, base_systems: dict | None = None) -> Path:
              + f"; defence epochs: {preset.defense_epochs or 'the scenario [defense] value'}"
              + (f" (at most {preset.defense_steps} steps)" if preset.defense_steps else "") + f"; SNR {preset.snr_db:g} dB"
              + (f" (+ {', '.join(f'{v:g}' for v in preset.extra_snr_db)} dB in the matrix)" if preset.extra_snr_db else "")
-             + f"; PSR {preset.psr_db:g} dB (matrix: {', '.join(f'{v:g}' for v in preset.psr_grid)} dB)")
+             + f"; PSR {preset.psr_db:g} dB (matrix: {', '.join(f'{v:g}' for v in preset.psr_grid)} dB)"
+             + ("" if preset.amp == "none" else f"; every training with {preset.amp} autocast"))
     systems = "; ".join(f"{scenario}: `{Path(s['path']).name}` (sha256 {s['sha256'][:8]}...)"
                         for scenario, s in sorted((base_systems or {}).items()))
     sections = [f"# Reproduction report ({preset.name} preset, seed {args.seed})", "", sizes, "",

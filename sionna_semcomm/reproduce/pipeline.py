@@ -55,6 +55,9 @@ class Preset:
     :param base_epochs: epochs of a base system trained here (none ships: ImageNet-10); ``None``: ``[train]``.
     :param max_steps, num_train: optimizer-step cap of every training and training-set cap (quick runs only).
     :param table3_images: images the Table III timing is scaled to.
+    :param amp: ``bf16``: every training of the run (generators, defences, a system trained here) autocasts its
+        networks to bfloat16 (``--amp bf16``; 1.5x the generator steps per CPU second on a CPU with AVX512-BF16); part
+        of those steps' cache keys, so a bf16 run never reuses float32 steps. ``none``: float32.
     """
 
     name: str
@@ -78,6 +81,7 @@ class Preset:
     num_train: int | None = None
     batch_size: int | None = None
     table3_images: int = 10_000
+    amp: str = "none"
     extra: dict = field(default_factory=dict)
 
 
@@ -379,10 +383,12 @@ class Pipeline:
         return self._train_task("defense", f"{scenario}/defenses", variant, config, cfg.epochs, args, self._steps(args))
 
     def _caps(self, max_steps: int | None = None) -> list[str]:
-        """``--max-steps`` (the smaller of the preset's cap and ``max_steps``), ``--num-train``, ``--batch-size``."""
+        """The options of every training step: ``--max-steps`` (the smaller of the preset's cap and ``max_steps``),
+        ``--num-train``, ``--batch-size`` and ``--amp`` (only where not ``none``: float32 steps keep their cache keys)."""
         p, out = self.preset, []
         steps = min((v for v in (p.max_steps, max_steps) if v is not None), default=None)
-        for flag, value in (("--max-steps", steps), ("--num-train", p.num_train), ("--batch-size", p.batch_size)):
+        for flag, value in (("--max-steps", steps), ("--num-train", p.num_train), ("--batch-size", p.batch_size),
+                            ("--amp", None if p.amp == "none" else p.amp)):
             if value is not None:
                 out += [flag, str(value)]
         return out
