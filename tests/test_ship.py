@@ -8,16 +8,17 @@ import pytest
 from sionna_semcomm.reproduce.ship import find_trained, main, merge_docs
 
 SCEN = "rayleigh_mnist"
+WEIGHTS = "sionna_semcomm/assets/weights"
 
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _folder(root, kind, name, key, sha, payload: bytes, history: dict):
+def _folder(root, kind, name, key, sha, payload: bytes, history: dict, **config):
     d = root / kind / name
     d.mkdir(parents=True)
-    (d / "config.json").write_text(json.dumps({key: sha}))
+    (d / "config.json").write_text(json.dumps({key: sha, **config}))
     (d / "best.safetensors").write_bytes(payload)
     (d / "history.json").write_text(json.dumps(history))
     return d
@@ -27,6 +28,10 @@ def _generator_history(cmd, losses):
     return {"metadata": {"command": cmd, "training_data": {"description": "tiny"}},
             "history": [{"epoch": i + 1, "steps": 10, "seconds": 2.0, "val_loss": v, "val_accuracy": 0.5 + i / 10}
                         for i, v in enumerate(losses)]}
+
+
+SEMMIXED_HISTORY = {"metadata": {"command": "python -m sionna_semcomm.defense"}, "total_steps": 20,
+                    "history": [{"step": 20, "seconds": 5.0, "val_loss": 0.1, "val_accuracy": 0.9}]}
 
 
 @pytest.fixture
@@ -51,9 +56,8 @@ def setup(tmp_path, monkeypatch):
         _folder(cache, "generators", name, "system", _sha(cand), name.encode(), _generator_history(cmd, [3.0, 1.0, 2.0]))
     _folder(cache, "generators", "semadv-t2-dddddddddddd", "system", _sha(old), b"against the old one",
             _generator_history(cmd, [1.0]))
-    _folder(cache, "defenses", "semmixed-eeeeeeeeeeee", "system", _sha(cand), b"semmixed",
-            {"metadata": {"command": "python -m sionna_semcomm.defense"}, "total_steps": 20,
-             "history": [{"step": 20, "seconds": 5.0, "val_loss": 0.1, "val_accuracy": 0.9}]})
+    _folder(cache, "defenses", "semmixed-eeeeeeeeeeee", "system", _sha(cand), b"semmixed", SEMMIXED_HISTORY,
+            generators=[_sha(b"pgm-cccccccccccc"), _sha(b"semadv-t2-aaaaaaaaaaaa")])
     _folder(cache, "systems", "mobilesc-symbols-ffffffffffff", "codec", _sha(cand), b"symbols",
             {"metadata": {"command": "python -m sionna_semcomm.train"}, "selection": "accuracy", "total_steps": 30,
              "history": [{"step": 10, "seconds": 1.0, "val_accuracy": 0.8}, {"step": 20, "seconds": 1.0, "val_accuracy": 0.9},
@@ -151,7 +155,8 @@ def test_ship_keeps_the_shipped_symbol_classifier_the_run_reused(tmp_path, monke
     for name in ("semadv-t2-aaaaaaaaaaaa", "semadv-t2-c5-bbbbbbbbbbbb", "pgm-cccccccccccc"):
         _folder(cache, "generators", name, "system", cand, name.encode(), _generator_history("c", [1.0]))
     _folder(cache, "defenses", "semmixed-eeeeeeeeeeee", "system", cand, b"semmixed",
-            {"metadata": {"command": "d"}, "history": [{"step": 2, "seconds": 1.0, "val_loss": 0.1}]})
+            {"metadata": {"command": "d"}, "history": [{"step": 2, "seconds": 1.0, "val_loss": 0.1}]},
+            generators=[_sha(b"semadv-t2-aaaaaaaaaaaa")])
     argv = ["--scenario", SCEN, "--run", str(tmp_path / "run"), "--weights", str(weights), "--promote", "cand",
             "--device-note", "cpu", "--reproduction", "r", "--write"]
     symbols_file = (weights / f"{SCEN}-mobilesc-symbols.safetensors").read_bytes()
@@ -169,3 +174,33 @@ def test_ship_keeps_the_shipped_symbol_classifier_the_run_reused(tmp_path, monke
     (weights / "manifest.json").write_text(json.dumps(other))
     with pytest.raises(SystemExit, match="0 finished 'mobilesc-symbols' folders"):
         main([a for a in argv if a not in ("--promote", "cand", "--write")])  # the default is now cand's system
+
+
+def test_ship_picks_one_step_budget_where_the_cache_holds_two(setup, capsys):
+    """A cache shared by a 200- and a 1,000-step run: --generator-steps picks the generators, and SemMixed is the
+    one trained with the picked SemAdv t2."""
+    tmp_path, weights, argv, old, cand = setup
+    cache = tmp_path / "run" / "cache" / SCEN
+    for folder in (cache / "generators").glob("*"):  # the fixture's generators become the 200-step run's
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**config, "argv": ["--max-steps", "200"]}))
+    elsewhere = f"python -m sionna_semcomm.attack train --checkpoint /other/checkout/{WEIGHTS}/{SCEN}-mobilesc-cand.safetensors"
+    for name in ("semadv-t2-a1000aaaaaaa", "semadv-t2-c5-b1000bbbbbbb", "pgm-c1000ccccccc"):
+        _folder(cache, "generators", name, "system", _sha(cand), name.encode(), _generator_history(elsewhere, [1.0]),
+                argv=["--target-class", "2", "--max-steps", "1000"])
+    _folder(cache, "defenses", "semmixed-e1000eeeeeee", "system", _sha(cand), b"semmixed 1000", SEMMIXED_HISTORY,
+            generators=[_sha(b"semadv-t2-a1000aaaaaaa")])
+    with pytest.raises(SystemExit, match="2 finished 'semadv-t2' folders.*--generator-steps picks"):
+        main(argv)
+    with pytest.raises(SystemExit, match="0 finished 'semadv-t2' folders .* with --max-steps 500"):
+        main(argv + ["--generator-steps", "500"])
+    for steps, suffix, semmixed in ((1000, "1000", b"semmixed 1000"), (200, "", b"semmixed")):
+        assert main(argv + ["--generator-steps", str(steps)]) == 0
+        out = json.loads(capsys.readouterr().out)
+        for key, name in (("semadv-t2", "semadv-t2-a"), ("semadv-t2-c5", "semadv-t2-c5-b"), ("pgm", "pgm-c")):
+            payload = (f"{name}1000{name[-1] * 7}" if suffix else f"{name}{name[-1] * 11}").encode()
+            assert out[f"{SCEN}-{key}"]["sha256"] == _sha(payload)
+        assert out[f"{SCEN}-mobilesc-semmixed"]["sha256"] == _sha(semmixed)
+        if suffix:  # the 1,000-step run ran in another checkout: its path goes, the promoted file's name comes
+            assert out[f"{SCEN}-pgm"]["command"].endswith(f" --checkpoint {WEIGHTS}/{SCEN}-mobilesc.safetensors")
+

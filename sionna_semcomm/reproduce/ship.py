@@ -5,11 +5,13 @@ package (``sionna_semcomm/assets/weights``) the weights that the run trained aga
 
 - the generators the link and attack commands load by default: SemAdv ``t2``, the controllable ``t2-c5``,
   PGM (``<scenario>-semadv-t2`` ...);
-- the SemMixed system (``--checkpoint semmixed``) and the classifier on the received symbols
-  (``--checkpoint symbols``; the shipped one is kept where it holds the system's codec, tensor for tensor: the
-  run then reused it and trained none);
+- the SemMixed system (``--checkpoint semmixed``; the one trained with the shipped SemAdv ``t2``) and the
+  classifier on the received symbols (``--checkpoint symbols``; the shipped one is kept where it holds the
+  system's codec, tensor for tensor: the run then reused it and trained none);
 
 each with a manifest entry built from its training history (command, steps, wall time, validation metrics).
+Where the run's cache also holds another step budget's generators (a 200- and a 1,000-step run of one system),
+``--generator-steps N`` picks one.
 ``--promote VARIANT`` first makes a shipped variant (e.g. ``logmse``, the system the run was given with
 ``--system mnist=logmse``) the default weights of the scenario: its file becomes ``<scenario>-mobilesc``
 (same sha256, so the run's cache keys stay valid) and its manifest entry the default one, with the earlier
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -51,10 +54,18 @@ REPO_FILES = "sionna_semcomm/assets/weights/"
 DATASET_ORDER = tuple(DATASET_SCENARIOS)  # the sections of an experiment that holds several data sets, in this order
 
 
-def find_trained(cache: Path, kind: str, label: str, key: str, sha: str) -> Path:
+def _max_steps(config: dict) -> int | None:
+    argv = config.get("argv", [])
+    return int(argv[argv.index("--max-steps") + 1]) if "--max-steps" in argv[:-1] else None
+
+
+def find_trained(cache: Path, kind: str, label: str, key: str, sha: str, steps: int | None = None,
+                 generator: str | None = None) -> Path:
     """The one finished training folder ``cache/kind/label-<hash>`` whose ``config.json`` has ``key == sha``.
 
-    ``label`` matches exactly (``semadv-t2`` is not ``semadv-t2-c5``).
+    ``label`` matches exactly (``semadv-t2`` is not ``semadv-t2-c5``). Where one cache holds several runs' steps
+    (e.g. generators trained 200 and 1,000 steps against the same system), ``steps`` keeps the folders trained
+    with ``--max-steps steps`` and ``generator`` (a sha256) the defences trained with that generator.
     :raises SystemExit: none or several match (the message lists the folders looked at).
     """
     hits, seen = [], []
@@ -63,11 +74,16 @@ def find_trained(cache: Path, kind: str, label: str, key: str, sha: str) -> Path
             continue
         seen.append(folder.name)
         config = json.loads((folder / "config.json").read_text())
-        if config.get(key) == sha and (folder / "best.safetensors").is_file():
+        if (config.get(key) == sha and (folder / "best.safetensors").is_file()
+                and (steps is None or _max_steps(config) == steps)
+                and (generator is None or generator in config.get("generators", []))):
             hits.append(folder)
     if len(hits) != 1:
-        raise SystemExit(f"{cache / kind}: {len(hits)} finished {label!r} folders trained against sha256 {sha[:8]}... "
-                         f"(looked at: {', '.join(seen) or 'none'}); expected exactly one")
+        also = (f" with --max-steps {steps}" if steps is not None else "") + (
+            f" with generator sha256 {generator[:8]}..." if generator else "")
+        hint = "; --generator-steps picks one run's generators" if len(hits) > 1 and kind == "generators" else ""
+        raise SystemExit(f"{cache / kind}: {len(hits)} finished {label!r} folders trained against sha256 {sha[:8]}..."
+                         f"{also} (looked at: {', '.join(seen) or 'none'}); expected exactly one{hint}")
     return hits[0]
 
 
@@ -81,6 +97,8 @@ def _lowest_val_loss(history: dict) -> dict:
 
 
 def _command(text: str, renames: dict[str, str]) -> str:
+    """The command with the package's weights named relative to the repository (whichever checkout ran it)."""
+    text = re.sub(r"\S*/(" + re.escape(REPO_FILES) + ")", r"\1", text)
     for old, new in renames.items():
         text = text.replace(old, new)
     return text
@@ -114,7 +132,8 @@ def semmixed_entry(folder: Path, name: str, renames: dict[str, str], system: str
     """Manifest entry of the SemMixed folder; the description and selection rule are kept from ``previous``."""
     history = json.loads((folder / "history.json").read_text())
     best = _lowest_val_loss(history)
-    entry = {**(previous or {}), "file": f"{name}.safetensors",
+    kept = {k: v for k, v in (previous or {}).items() if k != "note"}  # a note was about the earlier weights
+    entry = {**kept, "file": f"{name}.safetensors",
              **_common(folder, history, renames, system, sha, device), "validation": _validation(best)}
     entry["command"] = f"{reproduction} (step: {entry['command']})"
     return entry
@@ -153,16 +172,18 @@ def promote(manifest: dict, scenario: str, variant: str) -> dict:
 
 
 def ship(run: Path, scenario: str, weights: Path, device: str, reproduction: str, promote_variant: str | None = None,
-         write: bool = False) -> dict:
-    """Build (and with ``write``, install) the new manifest; returns it. See the module doc."""
+         write: bool = False, generator_steps: int | None = None) -> dict:
+    """Build (and with ``write``, install) the new manifest; returns it. See the module doc.
+
+    ``generator_steps``: ship the generators trained with ``--max-steps generator_steps`` (needed where the run's
+    cache also holds another step budget's); SemMixed is always the one trained with the shipped SemAdv t2."""
     manifest = json.loads((weights / "manifest.json").read_text())
     source = f"{scenario}-mobilesc" + (f"-{promote_variant}" if promote_variant else "")
     if source not in manifest:
         raise SystemExit(f"no manifest entry {source!r}")
     sha = manifest[source]["sha256"]
     default_file = f"{REPO_FILES}{scenario}-mobilesc.safetensors"
-    renames = {str(Path.cwd() / REPO_FILES / manifest[source]["file"]): default_file,
-               f"{REPO_FILES}{manifest[source]['file']}": default_file, f"{Path.cwd()}/": ""}
+    renames = {f"{REPO_FILES}{manifest[source]['file']}": default_file, f"{Path.cwd()}/": ""}
     out = promote(manifest, scenario, promote_variant) if promote_variant else dict(manifest)
     cache, system, files = run / "cache" / scenario, f"{scenario}-mobilesc", {}
     for suffix, (kind, label, key, description) in TRAINED.items():
@@ -174,7 +195,8 @@ def ship(run: Path, scenario: str, weights: Path, device: str, reproduction: str
             out[name] = {**manifest[name], "note": (f"kept: its codec is that of {manifest[source]['file']}{renamed} "
                                                     "tensor for tensor, so the reproduction run on that system reused it")}
             continue
-        folder = find_trained(cache, kind, label, key, sha)
+        folder = find_trained(cache, kind, label, key, sha, steps=generator_steps if kind == "generators" else None,
+                              generator=out[f"{scenario}-semadv-t2"]["sha256"] if kind == "defenses" else None)
         if kind == "generators":
             description = manifest.get(name, {}).get("description", description)
             out[name] = generator_entry(folder, name, description, renames, system, sha, device, reproduction)
@@ -253,13 +275,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device-note", required=True, help="the hardware the run trained on, for the manifest")
     p.add_argument("--reproduction", required=True, metavar="COMMAND",
                    help="the reproduce command line the run was made with, for the manifest")
+    p.add_argument("--generator-steps", type=int, metavar="N",
+                   help="ship the generators trained N steps (where the run's cache holds several step budgets)")
     p.add_argument("--weights", type=Path, default=Path(REPO_FILES), help="default: %(default)s")
     p.add_argument("--docs", action="store_true", help="also merge the run's results into docs/reproduction")
     p.add_argument("--write", action="store_true", help="write (without it: a dry run that prints the entries)")
     args = p.parse_args(argv)
     if not (args.run / "cache" / args.scenario).is_dir():
         p.error(f"--run {args.run}: no cache/{args.scenario} folder (not a reproduction run of that scenario?)")
-    out = ship(args.run, args.scenario, args.weights, args.device_note, args.reproduction, args.promote, args.write)
+    out = ship(args.run, args.scenario, args.weights, args.device_note, args.reproduction, args.promote, args.write,
+               args.generator_steps)
     if not args.write:
         json.dump({k: v for k, v in out.items() if k.startswith(args.scenario)}, sys.stdout, indent=1)
         print()
