@@ -38,6 +38,8 @@ p.add_argument("--data-dir", default="../shared/data")
 p.add_argument("--images", type=int, default=300, help="test images for PGD")
 p.add_argument("--classes", type=int, nargs="+", default=list(range(10)), help="SemAdv target classes")
 p.add_argument("--attacks", nargs="+", choices=("pgd", "semadv"), default=["pgd"])
+p.add_argument("--generator-steps", type=int, metavar="N",
+               help="use the SemAdv generators trained --max-steps N (a cache that holds two step budgets' generators)")
 p.add_argument("--threads", type=int, default=1)
 p.add_argument("systems", nargs="*", metavar="NAME=CHECKPOINT")
 args = p.parse_args()
@@ -94,11 +96,20 @@ if "pgd" in args.attacks:
 
 if "semadv" in args.attacks:
     by_sha = {}
-    for d in glob.glob(str(cache / "generators" / "semadv-t?-????????????")):
-        by_sha.setdefault(json.loads((Path(d) / "config.json").read_text())["system"], []).append(Path(d))
+    for d in sorted(glob.glob(str(cache / "generators" / "semadv-t?-????????????"))):
+        config = json.loads((Path(d) / "config.json").read_text())
+        argv = config.get("argv", [])
+        steps = int(argv[argv.index("--max-steps") + 1]) if "--max-steps" in argv[:-1] else None
+        if args.generator_steps is None or steps == args.generator_steps:
+            by_sha.setdefault(config["system"], []).append(Path(d))
     rows, taps_all = {}, taps_for(len(ds))
     for gname, sha in shas.items():
-        found = {int(d.name[8]): d / "best.safetensors" for d in by_sha.get(sha, [])}
+        found = {}
+        for d in by_sha.get(sha, []):
+            if int(d.name[8]) in found:
+                raise SystemExit(f"{cache}/generators: two SemAdv generators for class {d.name[8]} against {gname} "
+                                 f"({found[int(d.name[8])].parent.name}, {d.name}); pick one step budget with --generator-steps")
+            found[int(d.name[8])] = d / "best.safetensors"
         if not all(t in found for t in args.classes):
             continue
         cells = {k: [] for k in systems}
