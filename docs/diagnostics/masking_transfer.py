@@ -27,6 +27,7 @@ from sionna_semcomm.attacks import build_attack
 from sionna_semcomm.checkpoints import sha256_file
 from sionna_semcomm.data.loading import load_dataset
 from sionna_semcomm.learned import pretrained_checkpoint
+from sionna_semcomm.reproduce.pipeline import max_steps_of
 from sionna_semcomm.link.ofdm import OFDMLink
 from sionna_semcomm.scenario import load_scenario
 from sionna_semcomm.semantic import load_system
@@ -98,9 +99,7 @@ if "semadv" in args.attacks:
     by_sha = {}
     for d in sorted(glob.glob(str(cache / "generators" / "semadv-t?-????????????"))):
         config = json.loads((Path(d) / "config.json").read_text())
-        argv = config.get("argv", [])
-        steps = int(argv[argv.index("--max-steps") + 1]) if "--max-steps" in argv[:-1] else None
-        if args.generator_steps is None or steps == args.generator_steps:
+        if args.generator_steps is None or max_steps_of(config.get("argv", [])) == args.generator_steps:
             by_sha.setdefault(config["system"], []).append(Path(d))
     rows, taps_all = {}, taps_for(len(ds))
     for gname, sha in shas.items():

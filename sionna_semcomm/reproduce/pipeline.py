@@ -186,7 +186,7 @@ class Pipeline:
                 *self._common(scenario), *self._caps()]
         config = {"argv": _without(args, ["--init-codec", "--no-progress", "--device"]), "codec": base["sha256"]}
         task = self._train_task("train", f"{scenario}/systems", "mobilesc-symbols", config, 10**9, args,
-                                self._steps(args))
+                                max_steps_of(args))
         return self.run([task])[0]
 
     # ------------------------------------------------------------------ running commands
@@ -366,7 +366,7 @@ class Pipeline:
         label = attack + (f"-t{target_class}" if target_class is not None else "") + (
             f"-c{controllable_class}" if controllable_class is not None else "")
         config = {"argv": _without(args, ["--checkpoint", "--no-progress", "--device"]), "system": system["sha256"]}
-        return self._train_task("attack", f"{scenario}/generators", label, config, epochs, args, self._steps(args))
+        return self._train_task("attack", f"{scenario}/generators", label, config, epochs, args, max_steps_of(args))
 
     def defense_task(self, scenario: str, system: dict, variant: str, generators: list[dict], *, psr_db: float) -> Task:
         """Fine-tune (or reuse) ``variant`` of the scenario's system from ``generators``."""
@@ -380,7 +380,7 @@ class Pipeline:
         config = {"argv": _without(args, ["--checkpoint", "--generator", "--no-progress", "--device"]),
                   "system": system["sha256"], "generators": [g["sha256"] for g in generators],
                   "defense": asdict(cfg)}
-        return self._train_task("defense", f"{scenario}/defenses", variant, config, cfg.epochs, args, self._steps(args))
+        return self._train_task("defense", f"{scenario}/defenses", variant, config, cfg.epochs, args, max_steps_of(args))
 
     def _caps(self, max_steps: int | None = None) -> list[str]:
         """The options of every training step: ``--max-steps`` (the smaller of the preset's cap and ``max_steps``),
@@ -392,10 +392,6 @@ class Pipeline:
             if value is not None:
                 out += [flag, str(value)]
         return out
-
-    @staticmethod
-    def _steps(argv: list[str]) -> int | None:
-        return int(argv[argv.index("--max-steps") + 1]) if "--max-steps" in argv else None
 
     # ------------------------------------------------------------------ evaluation
     def link_task(self, scenario: str, label: str, args: list[str], checkpoints: list[dict]) -> Task:
@@ -434,6 +430,11 @@ class Task:
     argv: list[str] | None
     finish: object
     prepare: object = None
+
+
+def max_steps_of(argv: list[str]) -> int | None:
+    """The ``--max-steps`` value of a training step's command line (None: no cap)."""
+    return int(argv[argv.index("--max-steps") + 1]) if "--max-steps" in argv else None
 
 
 def _main_of(module: str):

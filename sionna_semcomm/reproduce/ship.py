@@ -38,7 +38,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write, atomic_write_json
 from ..checkpoints import sha256_file
-from .pipeline import DATASET_SCENARIOS, shares_codec
+from .pipeline import DATASET_SCENARIOS, max_steps_of, shares_codec
 
 __all__ = ["find_trained", "generator_entry", "semmixed_entry", "symbols_entry", "promote", "ship", "merge_docs"]
 
@@ -52,11 +52,6 @@ TRAINED = {
 }
 REPO_FILES = "sionna_semcomm/assets/weights/"
 DATASET_ORDER = tuple(DATASET_SCENARIOS)  # the sections of an experiment that holds several data sets, in this order
-
-
-def _max_steps(config: dict) -> int | None:
-    argv = config.get("argv", [])
-    return int(argv[argv.index("--max-steps") + 1]) if "--max-steps" in argv[:-1] else None
 
 
 def find_trained(cache: Path, kind: str, label: str, key: str, sha: str, steps: int | None = None,
@@ -75,7 +70,7 @@ def find_trained(cache: Path, kind: str, label: str, key: str, sha: str, steps: 
         seen.append(folder.name)
         config = json.loads((folder / "config.json").read_text())
         if (config.get(key) == sha and (folder / "best.safetensors").is_file()
-                and (steps is None or _max_steps(config) == steps)
+                and (steps is None or max_steps_of(config.get("argv", [])) == steps)
                 and (generator is None or generator in config.get("generators", []))):
             hits.append(folder)
     if len(hits) != 1:
