@@ -105,6 +105,7 @@ if "pgd" in args.attacks:
         rows[f"PGD on {name}"] = [accuracy(s, x, y, taps, pert) for s in systems.values()]
     table(f"PGD ({args.pgd_steps} steps), PSR {args.pgd_psr_db:g} dB, SNR 10 dB: accuracy [%] on {n} test images", rows)
 
+
 def paired_gap(own, other):
     """Mean and standard error of ``own - other`` over matched (seed, class) cells (accuracy fractions).
 
