@@ -9,6 +9,7 @@
 #   python docs/diagnostics/masking_transfer.py --scenario rayleigh_cifar --cache runs/masking-seeds --attacks semadv \
 #       --classes 0 1 2 3 4 --threads 2 --out docs/diagnostics/masking_seeds_cifar10.json \
 #       control=runs/masking-seeds/cache/rayleigh_cifar/defenses/finetune-control/best.safetensors
+# `bash docs/diagnostics/masking_seeds.sh semmixed SEED` trains the class-2 generator against the shipped SemMixed.
 set -e
 cd "$(dirname "$0")/../.."
 R=runs/masking-seeds; C=$R/cache/rayleigh_cifar; mkdir -p $C/generators $C/defenses
@@ -31,7 +32,9 @@ atomic_write_json(f"{out}/config.json", {"argv": argv, "system": sha256_file(ckp
 PY
   touch $out/done
 }
-if [ "$1" = A ]; then
+if [ "$1" = semmixed ]; then  # semmixed SEED: the adaptive class-2 SemAdv generator against the shipped SemMixed
+  gen semmixed sionna_semcomm/assets/weights/rayleigh_cifar-mobilesc-semmixed.safetensors $2 2
+elif [ "$1" = A ]; then
   D=$C/defenses/finetune-control
   if [ ! -f $D/done ]; then
     python -m sionna_semcomm.defense --scenario rayleigh_cifar --variant finetune --checkpoint $SHIPPED --epochs 10 \
