@@ -10,7 +10,8 @@ system itself, the shipped system's gradients mislead the attacker: its robustne
 - ``semadv``: the reproduction's SemAdv generators (``--cache``, one per target class, PSR -6 dB), trained
   against the shipped system and against each other system with a sha256 in the cache; the targeted class's
   accuracy over all its test images, mean over ``--classes``. Generators trained with several ``--seed`` values
-  (folders ``semadv-tT-*`` whose ``config.json`` names the system's sha256 and the training argv) give one row per
+  (the reproduction's cache folders, whose ``config.json`` names the system's sha256 and the training argv;
+  ``docs/diagnostics/masking_seeds.py`` trains them) give one row per
   seed, their mean, and the gap between a system's own generators and each other system's, paired by seed and
   class, with its standard error: masking shows as own generators being the weakest set against their system.
 
@@ -117,12 +118,10 @@ def paired_gap(own, other):
 
 if "semadv" in args.attacks:
     found = {}  # (system sha, training seed) -> {class: generator}
-    for d in sorted(glob.glob(str(cache / "generators" / "semadv-t?-*"))):
-        if not (Path(d) / "config.json").is_file():
-            continue
+    for d in sorted(glob.glob(str(cache / "generators" / "semadv-t?-????????????"))):
         config = json.loads((Path(d) / "config.json").read_text())
         argv = config.get("argv", [])
-        if "--controllable-class" in argv or not (args.generator_steps is None or max_steps_of(argv) == args.generator_steps):
+        if args.generator_steps is not None and max_steps_of(argv) != args.generator_steps:
             continue
         seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 0
         t, key = int(Path(d).name[8]), (config["system"], seed)
