@@ -3,12 +3,13 @@
 Trains, with the reproduction's own cached steps (:class:`sionna_semcomm.reproduce.pipeline.Pipeline`: the same
 commands, cache folders and resume as ``python -m sionna_semcomm.reproduce``), the fine-tuning control of the
 shipped system (``--defense-steps``) and SemAdv generators (``--generator-steps``, PSR -6 dB) for ``--classes`` and
-every training seed of ``--seeds``, against the shipped system and the control (``--against semmixed``: the shipped
-SemMixed instead). ``docs/diagnostics/masking_transfer.py --cache OUT_DIR`` then pairs them by seed and class.
+every training seed of ``--seeds``, against the shipped system and the control (``--against shipped``: the shipped
+system alone; ``--against semmixed``: the shipped SemMixed). ``docs/diagnostics/masking_transfer.py --cache OUT_DIR`` then pairs them by seed and class.
 Interrupted runs resume from the cache. Run from the repository root::
 
     python docs/diagnostics/masking_seeds.py --jobs 2 --threads 1            # 20 generators + the control
     python docs/diagnostics/masking_seeds.py --against semmixed --classes 2 --jobs 2 --threads 1
+    python docs/diagnostics/masking_seeds.py --against shipped --classes 2 --generator-steps 2000   # longer generators
     python docs/diagnostics/masking_transfer.py --scenario rayleigh_cifar --cache runs/masking-seeds \\
         --attacks semadv --classes 0 1 2 3 4 --threads 2 --out docs/diagnostics/masking_seeds_cifar10.json
 """
@@ -23,7 +24,7 @@ p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--scenario", default="rayleigh_cifar")
 p.add_argument("--out-dir", default="runs/masking-seeds")
 p.add_argument("--data-dir", default="../shared/data")
-p.add_argument("--against", choices=("shipped-and-control", "semmixed"), default="shipped-and-control")
+p.add_argument("--against", choices=("shipped-and-control", "shipped", "semmixed"), default="shipped-and-control")
 p.add_argument("--classes", type=int, nargs="+", default=[0, 1, 2, 3, 4])
 p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="generator training seeds")
 p.add_argument("--generator-steps", type=int, default=1000)
@@ -49,6 +50,8 @@ def weights(variant=None):
 
 if args.against == "semmixed":
     systems = [weights("semmixed")]
+elif args.against == "shipped":
+    systems = [weights()]
 else:
     shipped = weights()
     pl = pipeline(0)
