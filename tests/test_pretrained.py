@@ -127,3 +127,22 @@ def test_default_cifar_system_reads_the_channel_state_and_its_defences_keep_it()
             file_or_name(SHIPPED_VARIANTS)(name)
         with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_cifar'"):
             pretrained_checkpoint("rayleigh_cifar", "mobilesc", name)
+
+
+def test_codec8k_variant_is_the_default_mnist_system_trained_further():
+    """``--checkpoint codec8k``: rayleigh_mnist's default system, same architecture, its codec trained 4,000 more
+    steps (from the default's codec) and stage 3 continued from the default's classifier; no such variant
+    elsewhere."""
+    from sionna_semcomm.argtypes import file_or_name
+    from sionna_semcomm.learned import SHIPPED_VARIANTS
+
+    base_path, base_sha = pretrained_checkpoint("rayleigh_mnist", "mobilesc")
+    base, _ = load_system(base_path, base_sha)
+    variant, meta = load_system(*pretrained_checkpoint("rayleigh_mnist", "mobilesc", "codec8k"))
+    assert variant.config == base.config and meta["stage"] == "classifier_finetune"
+    assert meta["init"]["codec"]["step"] == 4000 and meta["init"]["classifier"]["sha256"] == base_sha
+    mine, theirs = variant.codec.state_dict(), base.codec.state_dict()
+    assert any(t.dtype.is_floating_point and not torch.equal(t, theirs[n]) for n, t in mine.items())
+    assert file_or_name(SHIPPED_VARIANTS)("codec8k") == "codec8k"
+    with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_cifar'"):
+        pretrained_checkpoint("rayleigh_cifar", "mobilesc", "codec8k")

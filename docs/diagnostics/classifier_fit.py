@@ -19,19 +19,24 @@ import torch.nn.functional as F
 
 from sionna_semcomm.data.loading import load_dataset
 from sionna_semcomm.data.sources import load_training_data
-from sionna_semcomm.learned import pretrained_checkpoint
+from sionna_semcomm.argtypes import file_or_name
+from sionna_semcomm.learned import SHIPPED_VARIANTS, pretrained_checkpoint
 from sionna_semcomm.semantic import load_system
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--scenario", default="rayleigh_cifar")
-p.add_argument("--checkpoint", help="a system checkpoint (default: the shipped weights of --scenario)")
+p.add_argument("--checkpoint", type=file_or_name(SHIPPED_VARIANTS),
+               help="a system checkpoint or a shipped variant's name (default: the shipped weights of --scenario)")
 p.add_argument("--data-dir", default="../shared/data")
 p.add_argument("--jpeg-images", type=int, default=5000)
 p.add_argument("--threads", type=int, default=1)
 args = p.parse_args()
 torch.set_num_threads(args.threads)
 
-path, sha = (args.checkpoint, None) if args.checkpoint else pretrained_checkpoint(args.scenario, "mobilesc")
+if args.checkpoint is None or args.checkpoint in SHIPPED_VARIANTS:
+    path, sha = pretrained_checkpoint(args.scenario, "mobilesc", args.checkpoint)
+else:
+    path, sha = args.checkpoint, None
 system, meta = load_system(path, sha)
 system.eval()
 recorded = meta.get("training_data") or {}
