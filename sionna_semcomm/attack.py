@@ -141,7 +141,7 @@ def setup_args() -> argparse.ArgumentParser:
 # ------------------------------------------------------------------------------------------ shared pieces
 def _load_scenario_system(scenario_name, checkpoint, device):
     from .checkpoints import CheckpointError, sha256_file
-    from .learned import SHIPPED_VARIANTS, pretrained_checkpoint
+    from .learned import system_checkpoint
     from .scenario import ScenarioError, load_scenario
     from .semantic import load_system
     from .train import _registry as codec_registry
@@ -151,9 +151,7 @@ def _load_scenario_system(scenario_name, checkpoint, device):
         scenario = load_scenario(scenario_name)
         if scenario.images is None:
             raise ScenarioError(f"scenario {scenario.name!r} has no [images] section: no learned system to attack")
-        sha = None
-        if checkpoint is None or checkpoint in SHIPPED_VARIANTS:
-            checkpoint, sha = pretrained_checkpoint(scenario.name, model_config_for(scenario).codec, checkpoint)
+        checkpoint, sha = system_checkpoint(scenario.name, model_config_for(scenario).codec, checkpoint)
         system, meta = load_system(checkpoint, sha, codec_registry(), device)
     except (ScenarioError, CheckpointError) as e:
         raise SystemExit(f"error: {e}") from None

@@ -20,7 +20,8 @@ from .evaluation import ImageRunner, load_eval_images
 from .link.ofdm import OFDMLink
 from .semantic import SemanticSystem, load_system
 
-__all__ = ["shipped_weights_dir", "pretrained_manifest", "pretrained_checkpoint", "LearnedImageSystem", "learned_runner"]
+__all__ = ["shipped_weights_dir", "pretrained_manifest", "pretrained_checkpoint", "system_checkpoint", "LearnedImageSystem",
+           "learned_runner"]
 
 
 def shipped_weights_dir() -> Path:
@@ -57,6 +58,16 @@ def pretrained_checkpoint(scenario: str, codec: str, variant: str | None = None)
                               f"--scenario {scenario} and pass --checkpoint")
     entry = manifest[key]
     return shipped_weights_dir() / entry["file"], entry["sha256"]
+
+
+def system_checkpoint(scenario: str, codec: str, checkpoint=None) -> tuple:
+    """``(path, sha256 or None)`` of a ``--checkpoint`` value: a file as given (its digest unchecked: ``None``), or
+    the shipped weights of ``scenario`` for ``None`` or a name in :data:`SHIPPED_VARIANTS`.
+
+    :raises CheckpointError: a shipped name that does not ship for ``scenario``."""
+    if checkpoint is None or checkpoint in SHIPPED_VARIANTS:
+        return pretrained_checkpoint(scenario, codec, checkpoint)
+    return checkpoint, None
 
 
 def pretrained_attack_checkpoint(scenario: str, attack: str, target_class=None, controllable_class=None) -> Path:
@@ -146,13 +157,10 @@ def learned_runner(codec: str, registry_factory=None):
     def build(scenario, options):
         if scenario.images is None:
             raise ValueError(f"scenario {scenario.name!r} has no [images] section: image systems cannot run on it")
-        ckpt = options.extra.get("checkpoint")
-        sha = None
-        if ckpt is None or ckpt in SHIPPED_VARIANTS:
-            try:
-                ckpt, sha = pretrained_checkpoint(scenario.name, codec, ckpt)
-            except CheckpointError as e:
-                raise ValueError(str(e)) from None
+        try:
+            ckpt, sha = system_checkpoint(scenario.name, codec, options.extra.get("checkpoint"))
+        except CheckpointError as e:
+            raise ValueError(str(e)) from None
         registry = registry_factory() if registry_factory else None
         try:
             system, meta = load_system(ckpt, sha, registry, options.device)

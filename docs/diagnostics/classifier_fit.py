@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from sionna_semcomm.data.loading import load_dataset
 from sionna_semcomm.data.sources import load_training_data
 from sionna_semcomm.argtypes import file_or_name
-from sionna_semcomm.learned import SHIPPED_VARIANTS, pretrained_checkpoint
+from sionna_semcomm.learned import SHIPPED_VARIANTS, system_checkpoint
 from sionna_semcomm.semantic import load_system
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,10 +33,7 @@ p.add_argument("--threads", type=int, default=1)
 args = p.parse_args()
 torch.set_num_threads(args.threads)
 
-if args.checkpoint is None or args.checkpoint in SHIPPED_VARIANTS:
-    path, sha = pretrained_checkpoint(args.scenario, "mobilesc", args.checkpoint)
-else:
-    path, sha = args.checkpoint, None
+path, sha = system_checkpoint(args.scenario, "mobilesc", args.checkpoint)
 system, meta = load_system(path, sha)
 system.eval()
 recorded = meta.get("training_data") or {}
