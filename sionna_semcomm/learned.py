@@ -35,13 +35,12 @@ def pretrained_manifest() -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-#: ``--checkpoint`` values that name shipped variants instead of a file: the SemMixed-hardened system, the
-#: system that classifies the received symbols (no reconstruction; the paper's Fig. 6 c/e setting) and
-#: ``codec8k`` (rayleigh_mnist only: the default system with its codec trained 4,000 more steps), a candidate for
-#: the default whose robustness results are not redone yet. A candidate for the default system ships as a variant
-#: first (``<scenario>-mobilesc-<name>`` in the manifest, its name added here) and becomes the default with
-#: ``python -m sionna_semcomm.reproduce.ship --promote <name>`` once its robustness results are redone
-SHIPPED_VARIANTS = ("semmixed", "symbols", "codec8k")
+#: ``--checkpoint`` values that name shipped variants instead of a file: the SemMixed-hardened system and the
+#: system that classifies the received symbols (no reconstruction; the paper's Fig. 6 c/e setting). A
+#: candidate for the default system ships as a variant first (``<scenario>-mobilesc-<name>`` in the manifest,
+#: its name added here) and becomes the default with ``python -m sionna_semcomm.reproduce.ship --promote <name>``
+#: once its robustness results are redone
+SHIPPED_VARIANTS = ("semmixed", "symbols")
 
 
 def pretrained_checkpoint(scenario: str, codec: str, variant: str | None = None) -> tuple[Path, str]:

@@ -52,7 +52,7 @@ CLI_CASES = [
     (link, ["--systems", "nope"], 2, r"--systems: unknown system 'nope'; known: .*uncoded-qpsk"),
     (link, BITS + ["--attack", "nope"], 2, r"--attack: unknown attack 'nope'; known: .*jamming"),
     (link, BITS + ["--target-class", "-1"], 2, r"--target-class: a class index must be >= 0, got -1"),
-    (link, BITS + ["--checkpoint", "{missing}"], 2, r"--checkpoint: no such file: .*missing.json \(nor one of: semmixed, symbols, codec8k\)"),
+    (link, BITS + ["--checkpoint", "{missing}"], 2, r"--checkpoint: no such file: .*missing.json \(nor one of: semmixed, symbols\)"),
     (link, BITS + ["--data-dir", "{missing}"], 2, r"--data-dir: no such folder"),
     (link, BITS + ["--out", "/proc/x.json"], 2, r"--out: /proc/x.json: cannot create files in /proc"),
     (link, BITS + ["--out", "{dir}"], 2, r"--out: .* is a folder; give a file name"),

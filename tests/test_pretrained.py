@@ -75,20 +75,25 @@ def test_shipped_symbol_classifier_shares_the_shipped_codec(scenario):
     assert symbols.keys() != base.keys()  # a classifier on the symbols, not the image classifier
 
 
-def test_default_mnist_system_is_the_recipe_with_a_4000_step_codec_stage():
-    """The shipped rayleigh_mnist system (shipped first as the variant ``codec4k``): stage 3 of the recipe on a
-    4,000-step codec stage; the name ``codec4k`` is gone since its promotion."""
+def test_default_mnist_system_is_the_4000_step_codec_system_trained_further():
+    """The shipped rayleigh_mnist system (shipped first as the variant ``codec8k``): the recipe's system with a
+    4,000-step codec stage (sha256 55f28cdc..., shipped first as ``codec4k``), its codec trained 4,000 more steps
+    and stage 3 continued from its classifier; the names ``codec4k`` and ``codec8k`` are gone since their
+    promotions."""
     import argparse
 
     from sionna_semcomm.argtypes import file_or_name
     from sionna_semcomm.learned import SHIPPED_VARIANTS
 
-    _, meta = load_system(*pretrained_checkpoint("rayleigh_mnist", "mobilesc"))
+    system, meta = load_system(*pretrained_checkpoint("rayleigh_mnist", "mobilesc"))
     assert meta["stage"] == "classifier_finetune" and meta["init"]["codec"]["step"] == 4000
-    with pytest.raises(argparse.ArgumentTypeError, match="no such file: codec4k"):
-        file_or_name(SHIPPED_VARIANTS)("codec4k")
-    with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_mnist'"):
-        pretrained_checkpoint("rayleigh_mnist", "mobilesc", "codec4k")
+    assert meta["init"]["classifier"]["sha256"].startswith("55f28cdc")
+    assert system.config.classifier_width == 16 and not system.codec.uses_csi
+    for name in ("codec4k", "codec8k"):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"no such file: {name}"):
+            file_or_name(SHIPPED_VARIANTS)(name)
+        with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_mnist'"):
+            pretrained_checkpoint("rayleigh_mnist", "mobilesc", name)
 
 
 def test_default_cifar_system_reads_the_channel_state_and_its_defences_keep_it():
@@ -127,22 +132,3 @@ def test_default_cifar_system_reads_the_channel_state_and_its_defences_keep_it()
             file_or_name(SHIPPED_VARIANTS)(name)
         with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_cifar'"):
             pretrained_checkpoint("rayleigh_cifar", "mobilesc", name)
-
-
-def test_codec8k_variant_is_the_default_mnist_system_trained_further():
-    """``--checkpoint codec8k``: rayleigh_mnist's default system, same architecture, its codec trained 4,000 more
-    steps (from the default's codec) and stage 3 continued from the default's classifier; no such variant
-    elsewhere."""
-    from sionna_semcomm.argtypes import file_or_name
-    from sionna_semcomm.learned import SHIPPED_VARIANTS
-
-    base_path, base_sha = pretrained_checkpoint("rayleigh_mnist", "mobilesc")
-    base, _ = load_system(base_path, base_sha)
-    variant, meta = load_system(*pretrained_checkpoint("rayleigh_mnist", "mobilesc", "codec8k"))
-    assert variant.config == base.config and meta["stage"] == "classifier_finetune"
-    assert meta["init"]["codec"]["step"] == 4000 and meta["init"]["classifier"]["sha256"] == base_sha
-    mine, theirs = variant.codec.state_dict(), base.codec.state_dict()
-    assert any(t.dtype.is_floating_point and not torch.equal(t, theirs[n]) for n, t in mine.items())
-    assert file_or_name(SHIPPED_VARIANTS)("codec8k") == "codec8k"
-    with pytest.raises(CheckpointError, match="no pretrained mobilesc weights ship for scenario 'rayleigh_cifar'"):
-        pretrained_checkpoint("rayleigh_cifar", "mobilesc", "codec8k")
