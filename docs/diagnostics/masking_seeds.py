@@ -4,7 +4,8 @@ Trains, with the reproduction's own cached steps (:class:`sionna_semcomm.reprodu
 commands, cache folders and resume as ``python -m sionna_semcomm.reproduce``), the fine-tuning control of the
 shipped system (``--defense-steps``) and SemAdv generators (``--generator-steps``, PSR -6 dB) for ``--classes`` and
 every training seed of ``--seeds``, against the shipped system and the control (``--against shipped``: the shipped
-system alone; ``--against semmixed``: the shipped SemMixed). ``docs/diagnostics/masking_transfer.py --cache OUT_DIR`` then pairs them by seed and class.
+system alone; ``--against semmixed``: the shipped SemMixed). ``docs/diagnostics/masking_transfer.py --cache
+OUT_DIR`` then pairs them by seed and class.
 Interrupted runs resume from the cache. Run from the repository root::
 
     python docs/diagnostics/masking_seeds.py --jobs 2 --threads 1            # 20 generators + the control
