@@ -75,8 +75,11 @@ def stage_argv(stage: str, args, out_dir: Path, max_steps: int | None, init: boo
             argv += [flag, str(value)]
     if args.channels_last is not None:
         argv.append("--channels-last" if args.channels_last else "--no-channels-last")
-    if args.decoder_csi and stage != "classifier":  # the stages with the codec that is kept
-        argv.append("--decoder-csi")
+    if stage != "classifier":  # the stages with the codec that is kept
+        if args.codec_channels:
+            argv += ["--codec-channels", *map(str, args.codec_channels)]
+        if args.decoder_csi:
+            argv.append("--decoder-csi")
     return argv
 
 
@@ -239,6 +242,9 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--classifier-width", type=positive_int,
                    help="base width of the image classifier in every stage (default: the scenario's [model] "
                         "classifier_width, 16; the shipped classifier under-fits at 16: README)")
+    p.add_argument("--codec-channels", type=positive_int, nargs="+", metavar="C",
+                   help="widths of the codec's down-scaling stages in the codec and fine-tuning stages (train "
+                        "--codec-channels; default: the scenario's, 64 64: README \"A wider codec\")")
     p.add_argument("--decoder-csi", action="store_true",
                    help="the decoder reads every symbol's channel state (train --decoder-csi) in the codec and "
                         "fine-tuning stages; measured +0.03-0.07 dB on a trained codec (README)")

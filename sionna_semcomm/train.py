@@ -868,6 +868,10 @@ def setup_args() -> argparse.ArgumentParser:
                    help="codec name (default: the scenario's [model] codec, mobilesc)")
     p.add_argument("--classify-from", choices=["image", "symbols"])
     p.add_argument("--classifier-width", type=positive_int, help="base width of the image classifier")
+    p.add_argument("--codec-channels", type=positive_int, nargs="+", metavar="C",
+                   help="widths of the codec's down-scaling stages, the SemBlocks running at the last (MobileSC "
+                        "[model] codec_hparams channels; default: the scenario's, 64 64 for 32x32 images). With "
+                        "--init-codec the checkpoint's widths are kept unless this is given")
     p.add_argument("--snr-adaptive", action=argparse.BooleanOptionalAction, default=None,
                    help="give the decoder the receiver's SNR (ADJSCC-style SNR gates; MobileSC only); default: the "
                         "scenario's [model] codec_hparams snr_adaptive, off. With --init-codec from a decoder without "
@@ -1008,7 +1012,9 @@ def _configs(args) -> tuple:
         mcfg = model_config_for(scenario, codec=args.codec, classify_from=args.classify_from,
                                 classifier_width=args.classifier_width)
         if args.init_codec:
-            mcfg = _side_information_of(args.init_codec, mcfg)
+            mcfg = _codec_options_of(args.init_codec, mcfg)
+        if args.codec_channels:
+            mcfg = dataclasses.replace(mcfg, codec_hparams={**mcfg.codec_hparams, "channels": tuple(args.codec_channels)})
         for key in CODEC_SIDE_INFORMATION:
             if getattr(args, key) is not None:
                 mcfg = dataclasses.replace(mcfg, codec_hparams={**mcfg.codec_hparams, key: getattr(args, key)})
@@ -1024,17 +1030,19 @@ def _configs(args) -> tuple:
     return scenario, mcfg, tcfg, device
 
 
-def _side_information_of(path, mcfg: ModelConfig) -> ModelConfig:
-    """``mcfg`` with the :data:`CODEC_SIDE_INFORMATION` options that the codec of checkpoint ``path`` has switched on
-    (same codec only): ``--init-codec`` from, e.g., a CSI-aware codec keeps its channel-state input without
-    ``--decoder-csi`` (the reproduction's symbol classifier of such a system needs this); an explicit flag still
-    decides."""
+def _codec_options_of(path, mcfg: ModelConfig) -> ModelConfig:
+    """``mcfg`` with the codec architecture of checkpoint ``path`` (same codec only): its constructor options
+    (``channels``, ``num_blocks``, ...), and the :data:`CODEC_SIDE_INFORMATION` options it has switched on.
+    ``--init-codec`` from, e.g., a wider or CSI-aware codec keeps its widths and channel-state input without
+    ``--codec-channels`` / ``--decoder-csi`` (the reproduction's symbol classifier of such a system needs this); an
+    explicit flag still decides."""
     model = load_metadata(path).get("model") or {}
     hparams = model.get("codec_hparams") or {}
     if model.get("codec") != mcfg.codec or not isinstance(hparams, dict):
         return mcfg
+    shape = {k: v for k, v in hparams.items() if k not in CODEC_SIDE_INFORMATION}
     on = {k: True for k in CODEC_SIDE_INFORMATION if hparams.get(k) is True}
-    return dataclasses.replace(mcfg, codec_hparams={**mcfg.codec_hparams, **on}) if on else mcfg
+    return dataclasses.replace(mcfg, codec_hparams={**mcfg.codec_hparams, **shape, **on})
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

@@ -140,6 +140,19 @@ def test_decoder_csi_reaches_the_codec_and_fine_tuning_stages(tmp_path, base):
         assert load_system(tmp_path / "r" / recipe.FOLDERS[stage] / "best.safetensors")[0].codec.uses_csi, stage
 
 
+def test_codec_channels_reach_the_codec_and_fine_tuning_stages(tmp_path, base):
+    """``--codec-channels``: the codec stage trains a codec of those widths (the tiny scenario's are 8 8) and
+    stage 3 keeps it; stage 2 has no codec of its own to keep."""
+    rec = recipe.main(base + ["--codec-channels", "12", "12", "--steps", "codec=1", "classifier=1",
+                              "classifier_finetune=1"])
+    for stage in recipe.RECIPE_STAGES:
+        assert ("--codec-channels 12 12" in rec["stages"][stage]["command"]) == (stage != "classifier"), stage
+    for stage in ("codec", "classifier_finetune"):
+        system, meta = load_system(tmp_path / "r" / recipe.FOLDERS[stage] / "best.safetensors")
+        assert list(meta["model"]["codec_hparams"]["channels"]) == [12, 12], stage
+        assert system.codec.encoder.body[0].weight.shape[0] == 12, stage
+
+
 def test_the_gpu_scripts_parse():
     import subprocess
     from pathlib import Path

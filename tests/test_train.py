@@ -316,6 +316,29 @@ def test_snr_adaptive_decoder_trains_from_a_plain_codec(tmp_path, make_cifar_dir
     assert not plain.codec.snr_adaptive
 
 
+def test_codec_channels_build_a_wider_codec_that_init_codec_keeps(tmp_path, make_cifar_dir, tiny_scenario):
+    """--codec-channels sets MobileSC's widths (the checkpoint records them); --init-codec from that checkpoint
+    keeps them without the flag, and an explicit other width fails naming the mis-shaped tensors."""
+    data = make_cifar_dir(tmp_path / "data")
+    scenario = tiny_scenario("[train]\nepochs = 1\nbatch_size = 16\n")
+    base = ["--scenario", str(scenario), "--data-dir", str(data), "--no-progress", "--device", "cpu", "--max-steps", "1"]
+    train_main(base + ["--stage", "codec", "--codec-channels", "12", "12", "--out-dir", str(tmp_path / "w")])
+    wide, meta = load_system(tmp_path / "w" / "best.safetensors")
+    assert list(meta["model"]["codec_hparams"]["channels"]) == [12, 12]
+    assert meta["model"]["codec_hparams"]["num_blocks"] == 1  # the scenario's other options stay
+    assert wide.codec.encoder.body[0].weight.shape[0] == 12 and wide.codec.decoder.body[0].weight.shape[0] == 12
+    train_main(base + ["--stage", "decoder", "--out-dir", str(tmp_path / "d"),
+                       "--init-codec", str(tmp_path / "w" / "best.safetensors")])
+    dec, _ = load_system(tmp_path / "d" / "last.safetensors")
+    for k, v in wide.codec.encoder.state_dict().items():
+        assert torch.equal(v, dec.codec.encoder.state_dict()[k]), k
+    with pytest.raises(SystemExit, match="shape"):
+        train_main(base + ["--stage", "codec", "--codec-channels", "8", "8", "--out-dir", str(tmp_path / "x"),
+                           "--init-codec", str(tmp_path / "w" / "best.safetensors")])
+    with pytest.raises(SystemExit):
+        train_main(base + ["--stage", "codec", "--codec-channels", "0", "--out-dir", str(tmp_path / "y")])
+
+
 def test_val_snr_db_sets_the_validation_that_selects_the_checkpoint(tmp_path, make_cifar_dir, tiny_scenario):
     """``--val-snr-db`` moves the validation (same weights, images and channels) to that SNR: the figures change
     with it and are the same again at the scenario's own ``val_snr_db``."""
