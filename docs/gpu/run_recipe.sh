@@ -6,8 +6,8 @@
 # curves), test.json (link results at 0-20 dB), env.txt.
 # Usage (repository root): bash docs/gpu/run_recipe.sh [TIME_BUDGET_S]
 # Environment: DEVICE (cuda), BATCH (512), CALIBRATION (20 steps), RUN (runs/gpu-recipe), EXTRA (more recipe
-# options, e.g. "--resume", "--num-train 512", "--classifier-width 32" or "--decoder-csi"), SKIP_TEST=1 (no test
-# sweep).
+# options, e.g. "--resume", "--num-train 512", "--classifier-width 32", "--decoder-csi" or "--codec-channels 96 96"),
+# SKIP_TEST=1 (no test sweep).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUDGET=${1:-420}
