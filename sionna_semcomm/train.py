@@ -869,9 +869,10 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--classify-from", choices=["image", "symbols"])
     p.add_argument("--classifier-width", type=positive_int, help="base width of the image classifier")
     p.add_argument("--codec-channels", type=positive_int, nargs="+", metavar="C",
-                   help="widths of the codec's down-scaling stages, the SemBlocks running at the last (MobileSC "
-                        "[model] codec_hparams channels; default: the scenario's, 64 64 for 32x32 images). With "
-                        "--init-codec the checkpoint's widths are kept unless this is given")
+                   help="the codec's channels option, [model] codec_hparams channels (MobileSC: the widths of its "
+                        "down-scaling stages, the SemBlocks running at the last; default: the scenario's, 64 64 for "
+                        "32x32 images; Deep-JSCC-style too). With --init-codec the checkpoint's widths are kept unless "
+                        "this is given")
     p.add_argument("--snr-adaptive", action=argparse.BooleanOptionalAction, default=None,
                    help="give the decoder the receiver's SNR (ADJSCC-style SNR gates; MobileSC only); default: the "
                         "scenario's [model] codec_hparams snr_adaptive, off. With --init-codec from a decoder without "
