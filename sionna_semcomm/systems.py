@@ -144,7 +144,9 @@ class BitSystemRunner:
             return float(ber_awgn(self.modulation, snr_db)) if csi == "perfect" else None
         if self.modulation in ("bpsk", "qpsk") and self.link_cfg.clipping_ratio is None:
             if kind == "rayleigh_flat" or self.link_cfg.cyclic_prefix_length >= self.link_cfg.channel.length - 1:
-                return float(ber_rayleigh(self.modulation, snr_db, csi))
+                cfg = self.link_cfg
+                fraction = min(cfg.cyclic_prefix_length + 1, cfg.fft_size) / cfg.fft_size if csi == "ls_dft" else None
+                return float(ber_rayleigh(self.modulation, snr_db, csi, fraction))
         return None
 
     def evaluate(self, snr_db: float, progress=None, resume: dict | None = None, checkpoint=None) -> dict:

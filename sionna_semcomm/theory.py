@@ -10,14 +10,19 @@ statistic ``Re(h_hat^* y)`` compares two jointly Gaussian variables with correla
 ``mu``; for BPSK the BER is ``(1 - mu) / 2``, for Gray QPSK ``(1 - mu / sqrt(2 - mu^2)) / 2`` (Proakis,
 Digital Communications, Sec. 14.4), with ``mu = sqrt(g / (1 + g))`` for perfect CSI and
 ``mu = g / (1 + g)`` for LS (g = Es/N0): LS costs 3 dB at high SNR.
+
+The ergodic capacity per resource element is ``E log2(1 + G Y)``, ``Y ~ Exp(1)``, which is
+``log2(e) exp(1/G) E1(1/G)`` (E1 the exponential integral), with ``G = g`` for perfect CSI. With the LS
+estimate, Medard's lower bound (the LMMSE-scaled estimate ``h_hat / (1 + N0)``, its error counted as noise)
+is the same expression at ``G = g^2 / (1 + 2 g)``: again 3 dB at high SNR.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import erfc
+from scipy.special import erfc, exp1
 
-__all__ = ["ber_awgn", "ber_rayleigh", "THEORY_MODULATIONS"]
+__all__ = ["ber_awgn", "ber_rayleigh", "capacity_rayleigh", "THEORY_MODULATIONS"]
 
 THEORY_MODULATIONS = ("bpsk", "qpsk", "16qam", "64qam")
 
@@ -51,20 +56,46 @@ def ber_awgn(modulation: str, snr_db):
     raise ValueError(f"no closed form for {modulation!r}; allowed: {', '.join(THEORY_MODULATIONS)}")
 
 
-def ber_rayleigh(modulation: str, snr_db, csi: str = "perfect"):
+def ber_rayleigh(modulation: str, snr_db, csi: str = "perfect", dft_fraction: float | None = None):
     """BER of coherent BPSK/QPSK over Rayleigh fading (average gain 1) at average Es/N0 ``snr_db``.
 
-    :param csi: ``"perfect"`` or ``"ls"`` (one pilot at the same SNR, see the module doc).
+    :param csi: ``"perfect"``, ``"ls"`` (one pilot at the same SNR, see the module doc) or ``"ls_dft"`` (that
+        estimate DFT-denoised: error variance ``dft_fraction * N0``, ``dft_fraction = (cp + 1) / F``).
+        In general ``mu = 1 / sqrt((1 + s2) (1 + N0))`` for an estimate ``h + e`` with ``e ~ CN(0, s2)``.
     """
     g = _lin(snr_db)
     if csi == "perfect":
         mu = np.sqrt(g / (1 + g))
     elif csi == "ls":
         mu = g / (1 + g)
+    elif csi == "ls_dft":
+        if dft_fraction is None or not 0 < dft_fraction <= 1:
+            raise ValueError(f"csi 'ls_dft' needs dft_fraction in (0, 1], got {dft_fraction!r}")
+        mu = 1 / np.sqrt((1 + dft_fraction / g) * (1 + 1 / g))
     else:
-        raise ValueError(f"csi must be 'perfect' or 'ls', got {csi!r}")
+        raise ValueError(f"csi must be 'perfect', 'ls' or 'ls_dft', got {csi!r}")
     if modulation == "bpsk":
         return 0.5 * (1 - mu)
     if modulation == "qpsk":
         return 0.5 * (1 - mu / np.sqrt(2 - mu**2))
     raise ValueError(f"no closed form for {modulation!r} over Rayleigh; allowed: bpsk, qpsk")
+
+
+def capacity_rayleigh(snr_db, csi: str = "perfect", dft_fraction: float | None = None):
+    """Ergodic capacity [bit per complex channel use] over Rayleigh fading (average gain 1) at average Es/N0
+    ``snr_db``, with ``csi="perfect"`` or, with ``"ls"`` (one pilot at the same SNR) and ``"ls_dft"`` (that
+    estimate DFT-denoised, error variance ``dft_fraction * N0``), Medard's lower bound (module doc): an estimate
+    with error variance ``r N0`` gives ``G = g^2 / ((1 + r) g + r)``."""
+    g = _lin(snr_db)
+    if csi == "perfect":
+        return np.log2(np.e) * np.exp(1 / g) * exp1(1 / g)
+    if csi == "ls":
+        r = 1.0
+    elif csi == "ls_dft":
+        if dft_fraction is None or not 0 < dft_fraction <= 1:
+            raise ValueError(f"csi 'ls_dft' needs dft_fraction in (0, 1], got {dft_fraction!r}")
+        r = float(dft_fraction)
+    else:
+        raise ValueError(f"csi must be 'perfect', 'ls' or 'ls_dft', got {csi!r}")
+    eff = g * g / ((1 + r) * g + r)
+    return np.log2(np.e) * np.exp(1 / eff) * exp1(1 / eff)

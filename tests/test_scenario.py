@@ -47,7 +47,7 @@ def test_missing_file():
         ("[link]\nperturb_pilots = 1\n", r"key 'perturb_pilots' must be boolean"),
         ("seed = true\n", r"key 'seed' must be integer, got bool"),
         ("[channel]\nkind = 'rician'\n", r"unknown channel kind 'rician'; allowed: awgn"),
-        ("[link]\ncsi = 'oracle'\n", r"csi must be one of ls, perfect"),
+        ("[link]\ncsi = 'oracle'\n", r"csi must be one of ls, ls_dft, perfect"),
         ("snr_db = [0, nan]\n", r"snr_db must hold finite numbers"),
         ("[bits]\nnum_bits = 0\n", r"num_bits must be >= 1"),
         ("[bits]\nldpc_decoder = 'turbo'\n", r"ldpc_decoder must be one of sionna, fast, got 'turbo'"),

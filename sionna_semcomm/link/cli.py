@@ -36,6 +36,7 @@ from ..results import format_table, make_run, plot_runs
 from ..runtime import add_threads_argument, apply_threads, resolve_device
 from ..scenario import ScenarioError, list_scenarios, load_scenario
 from ..store import ResultsStore, points_of, with_points
+from .config import CSI_MODES
 from .ldpc import LDPC_DECODERS
 
 DEFAULT_SCENARIO = "rayleigh_cifar"
@@ -68,7 +69,9 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--systems", nargs="+", type=known_name("system", _system_names),
                    help="systems to run (default: the scenario's)")
     p.add_argument("--snr-db", nargs="+", type=snr_db, help="SNR points, Es/N0 per channel use [dB] (default: the scenario's)")
-    p.add_argument("--csi", choices=["ls", "perfect"], help="channel knowledge at the receiver (default: the scenario's)")
+    p.add_argument("--csi", choices=list(CSI_MODES),
+                   help="channel knowledge at the receiver: LS on the pilots (the paper's), LS with DFT denoising, or "
+                        "the true channel (default: the scenario's)")
     p.add_argument("--num-bits", type=positive_int, help="information bits per SNR point for bit systems (with "
                    "--target-*-errors: at most)")
     p.add_argument("--target-bit-errors", type=positive_int, metavar="N",
@@ -87,6 +90,11 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--jpeg2000-implicit-header", action="store_true",
                    help="conventional links: send only the packet data, the receiver knows shape and settings "
                         "(default: the scenario's [jpeg2000] implicit_header)")
+    p.add_argument("--capacity-csi", choices=["perfect", "ls", "ls_dft"],
+                   help="jpeg2000-capacity: the receiver knows the true channel (the separation bound) or only the "
+                        "pilots' estimate (LS, or LS DFT-denoised), as a learned system's receiver does (Medard's lower "
+                        "bound on the capacity with estimation error) (default: the scenario's [jpeg2000] capacity_csi, "
+                        "perfect)")
     p.add_argument("--ldpc-decoder", choices=list(LDPC_DECODERS),
                    help="LDPC-coded systems: layered min-sum with early termination (fast) or Sionna's flooding BP "
                         "(default: the scenario's [bits] / [jpeg2000] ldpc_decoder, fast)")
@@ -325,6 +333,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         batch_size=args.batch_size,
         extra={"data_dir": args.data_dir, "checkpoint": args.checkpoint, "jpeg2000_mode": args.jpeg2000_mode, "jpeg2000_bytes": args.jpeg2000_bytes,
                "jpeg2000_implicit_header": args.jpeg2000_implicit_header, "ldpc_decoder": args.ldpc_decoder,
+               "capacity_csi": args.capacity_csi,
                "target_bit_errors": args.target_bit_errors, "target_block_errors": args.target_block_errors},
     )
     try:

@@ -10,7 +10,7 @@ from .channels import ChannelSpec
 
 __all__ = ["LinkConfig", "CSI_MODES", "EQUALIZERS", "PERTURBATION_DOMAINS", "NORMALIZATIONS"]
 
-CSI_MODES = ("ls", "perfect")
+CSI_MODES = ("ls", "ls_dft", "perfect")
 EQUALIZERS = ("zf", "lmmse")
 PERTURBATION_DOMAINS = ("time", "freq")
 NORMALIZATIONS = ("per_example", "none")
@@ -29,8 +29,10 @@ class LinkConfig:
     :param clipping_ratio: hard clipping of the time signal at ``clipping_ratio * RMS`` (per example);
         ``None`` disables clipping (default).
     :param channel: :class:`~sionna_semcomm.link.channels.ChannelSpec`.
-    :param csi: ``"ls"`` (least squares on the pilot symbol, nearest-neighbour in time) or
-        ``"perfect"`` (the true frequency response; for validation).
+    :param csi: ``"ls"`` (least squares on the pilot symbol, nearest-neighbour in time; the paper's),
+        ``"ls_dft"`` (the LS estimate projected onto channels of at most ``cyclic_prefix_length + 1`` taps, the
+        DFT-based denoising that assumes the channel fits in the cyclic prefix: error variance
+        ``N0 (cp + 1) / F`` instead of ``N0``) or ``"perfect"`` (the true frequency response; for validation).
     :param equalizer: ``"zf"`` (unbiased, ``y / h``; in SISO identical to Sionna's de-biased LMMSE) or
         ``"lmmse"`` (biased per-RE MMSE estimate ``h* y / (|h|^2 + N0 + err_var)`` of a unit-power
         symbol; bounded in deep fades, preferred as input of learned decoders).
@@ -82,7 +84,7 @@ class LinkConfig:
             raise ValueError(f"num_data_ofdm_symbols must be >= 1, got {self.num_data_ofdm_symbols!r}")
         if self.clipping_ratio is not None and not (math.isfinite(self.clipping_ratio) and self.clipping_ratio > 0):
             raise ValueError(f"clipping_ratio must be positive (or None to disable), got {self.clipping_ratio!r}")
-        if self.csi == "ls" and self.channel.length > self.fft_size:
+        if self.csi in ("ls", "ls_dft") and self.channel.length > self.fft_size:
             raise ValueError("channel longer than the FFT size cannot be estimated per subcarrier")
 
     @property

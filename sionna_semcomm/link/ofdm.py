@@ -6,7 +6,7 @@ Signal model (SISO, one frame per example)::
       --IFFT + CP (unitary, Sionna OFDMModulator)--> s [N = S (F + cp)] --optional hard clipping-->
       --channel (linear convolution with taps h_0..h_{L-1})--> h * s  (+ noise n ~ CN(0, N0)) (+ p)
       --CP removal + FFT (Sionna OFDMDemodulator)--> Y [S, F]
-      --LS estimate on the pilot symbol(s), nearest pilot symbol in time, or perfect CSI-->
+      --LS estimate on the pilot symbol(s) (optionally DFT-denoised), nearest pilot symbol in time, or perfect CSI-->
       --closed-form SISO equalisation--> x_hat [.., K], effective noise no_eff [.., K]
 
 Sionna blocks build the resource grid, map, modulate and demodulate, and describe the channel (a
@@ -166,6 +166,12 @@ class OFDMLink(Block):
         eye = torch.eye(length, dtype=self.cdtype, device=self.device)
         a, tau = self.channel_model.cir(eye, config.bandwidth)
         self.register_buffer("_tap_to_freq", cir_to_ofdm_channel(self._frequencies, a, tau).reshape(length, f))
+        # DFT denoising of the LS estimate: h_ls @ M projects onto the responses of delays 0..cp (Sionna's CIR ->
+        # OFDM response, so the subcarrier order is the grid's); M is [F, F], diag(M) = (cp + 1) / F
+        d = min(config.cyclic_prefix_length + 1, f)
+        a_d, tau_d = self.channel_model.cir(torch.eye(d, dtype=self.cdtype, device=self.device), config.bandwidth)
+        basis = cir_to_ofdm_channel(self._frequencies, a_d, tau_d).reshape(d, f)
+        self.register_buffer("_dft_projection", torch.linalg.pinv(basis) @ basis)
         # LS: pilot rows, their known pilots, and for every OFDM symbol the nearest pilot row (lower on ties)
         nearest = [min(range(len(pilot_idx)), key=lambda j: (abs(sym - pilot_idx[j]), pilot_idx[j])) for sym in range(num_total)]
         self.register_buffer("_pilot_row_index", torch.tensor(pilot_idx, device=self.device))
@@ -190,6 +196,18 @@ class OFDMLink(Block):
     def num_data_ofdm_symbols(self) -> int:
         """Data-carrying OFDM symbols per frame."""
         return self.resource_grid.num_ofdm_symbols - len(self.config.pilot_symbol_indices)
+
+    @property
+    def dft_projection(self) -> torch.Tensor:
+        """``M`` [F, F] of ``csi = "ls_dft"``: a pilot row's LS estimate ``h`` [.., F] is denoised as ``h @ M``,
+        the projection onto the responses of delays 0..cp."""
+        return self._dft_projection
+
+    @property
+    def data_row_pilots(self) -> torch.Tensor:
+        """For every data OFDM symbol, the index (among the pilot symbols) of the pilot symbol whose LS estimate
+        equalises it: int64 [D]."""
+        return self._nearest_pilot[self._data_row_index]
 
     @property
     def num_time_samples(self) -> int:
@@ -262,10 +280,15 @@ class OFDMLink(Block):
 
         ``h_p = Y_p / p`` on every pilot resource element, error variance ``N0 / |p|^2``; each OFDM symbol
         takes the estimate of its nearest pilot symbol (Sionna's ``LSChannelEstimator`` with
-        ``interpolation_type="nn"``).
+        ``interpolation_type="nn"``). With ``csi = "ls_dft"`` each pilot row's estimate is first projected onto
+        the channels of delays 0..cp (least squares over those taps), which leaves a channel that fits in the
+        cyclic prefix unbiased and keeps ``(cp + 1) / F`` of the error variance.
         """
         h_p = y_grid[:, self._pilot_row_index] / self._pilots
         err = no.reshape(-1, 1, 1) / self._pilots.abs().square()
+        if self.config.csi == "ls_dft":  # unit-modulus pilots: white LS error, projected: N0 * M_kk per subcarrier
+            h_p = h_p @ self._dft_projection
+            err = err * self._dft_projection.diagonal().real.to(err.dtype)
         return h_p[:, self._nearest_pilot], err[:, self._nearest_pilot]
 
     def extract_data(self, grid: torch.Tensor) -> torch.Tensor:
@@ -323,7 +346,7 @@ class OFDMLink(Block):
         h_true = self.frequency_response(taps).unsqueeze(1).expand(b, self.num_ofdm_symbols, cfg.fft_size)
         if cfg.csi == "perfect":
             h_hat, err_var = h_true, torch.zeros((), dtype=self.dtype, device=self.device)
-        else:
+        else:  # "ls", "ls_dft"
             h_hat, err_var = self.ls_estimate(y_grid, no)
         x_grid, no_grid = self._equalize(y_grid, h_hat, no, err_var)
         x_hat = self.extract_data(x_grid)

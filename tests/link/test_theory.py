@@ -81,3 +81,30 @@ def test_uncoded_qam_awgn_close_to_gray_approximation(modulation):
     r = bitlink.simulate(16.0, num_bits=300_000, batch_size=128)
     p = float(ber_awgn(modulation, 16.0))
     assert abs(r["ber"] - p) / p < 0.15
+
+
+def test_dft_denoised_ls_estimate_is_unbiased_keeps_its_share_of_the_error_and_meets_the_closed_form():
+    """``csi = "ls_dft"``: the LS estimate projected onto delays 0..cp. A channel within the CP comes back exactly
+    without noise; with noise the error variance is N0 (cp + 1) / F (what the equaliser is told); the BER is the
+    closed form with that error, between LS and perfect CSI."""
+    link = _bits_link("rayleigh_multipath", "ls_dft", 64)
+    taps = link.sample_taps((200,))
+    h = link.frequency_response(taps)
+    x = torch.ones(200, 64, dtype=torch.complex64) * (1 + 1j) / np.sqrt(2)
+    out = link(x, 200.0, taps=taps)  # N0 = 1e-20: the estimate without noise
+    torch.testing.assert_close(out["h_hat"][:, 0], h, atol=1e-5, rtol=0)
+    out = link(x, 10.0, taps=taps)
+    err = (out["h_hat"][:, 0] - h).abs().square().mean().item()
+    assert err == pytest.approx(0.1 * 17 / 64, rel=0.05)  # 12,800 errors of variance N0 17/64 (CP 16)
+    assert link.dft_projection.diagonal().real.mean().item() == pytest.approx(17 / 64, rel=1e-5)
+    assert not torch.allclose(out["no_eff"], out["no_eff"][:, :1])  # per-subcarrier, like LS
+    for modulation in ("bpsk", "qpsk"):
+        bitlink = BitLink(link, modulation, coded=False)
+        for snr_db in (5.0, 15.0):
+            rates = _frame_error_rates(bitlink, snr_db, frames=6000)
+            p = float(ber_rayleigh(modulation, snr_db, "ls_dft", 17 / 64))
+            stderr = rates.std(ddof=1) / np.sqrt(len(rates))
+            assert abs(rates.mean() - p) < 4.5 * stderr + 1e-4, (modulation, snr_db, rates.mean(), p)
+            assert ber_rayleigh(modulation, snr_db, "perfect") < p < ber_rayleigh(modulation, snr_db, "ls")
+    with pytest.raises(ValueError, match="dft_fraction"):
+        ber_rayleigh("bpsk", 5.0, "ls_dft")
