@@ -30,7 +30,14 @@ Two modes (scenario section ``[jpeg2000]``):
 ``jpeg2000-capacity`` is the separation bound: a capacity-achieving code over the realized channel
 delivers ``D * sum_k log2(1 + SNR |H_k|^2)`` bits in the D data OFDM symbols (perfect CSI, outage on
 block fading); JPEG2000 at that size is received error-free, the fallback if even its smallest
-codestream does not fit.
+codestream does not fit. With ``capacity_csi = "ls"`` the receiver knows the channel only as the learned
+system's receiver does, through the LS estimate on the pilot symbol(s): the rate is then Medard's lower bound
+on the capacity with an imperfect estimate (M. Medard, IEEE Trans. Inf. Theory 46(3), 2000): with the LMMSE
+estimate ``H~ = H^ / (1 + N0)`` of the LS estimate ``H^ = H + E`` (``E ~ CN(0, N0)``, unit-power pilots,
+``E|H|^2 = 1``) and its error variance ``s2 = N0 / (1 + N0)``, ``log2(1 + |H~_k|^2 / (N0 + s2))`` bits per
+data symbol (the estimation error times the unit-power symbol counted as Gaussian noise). ``"ls_dft"``: the
+same with the DFT-denoised estimate (the link's ``csi = "ls_dft"``): ``E`` is the projected pilot noise, of
+variance ``r N0`` (``r = (cp + 1) / F``), so ``H~ = H^ / (1 + r N0)`` and ``s2 = r N0 / (1 + r N0)``.
 """
 
 from __future__ import annotations
@@ -59,6 +66,10 @@ MODES = ("equal_budget", "fixed_rate")
 _MAX_LDPC_K = 8448  # 5G base graph 1
 
 
+#: What ``jpeg2000-capacity``'s receiver knows of the channel: the true response, or the LS estimate (module doc).
+CAPACITY_CSI = ("perfect", "ls", "ls_dft")
+
+
 @dataclasses.dataclass(frozen=True)
 class JPEG2000Config:
     """Settings of the conventional links (scenario section ``[jpeg2000]``)."""
@@ -71,10 +82,13 @@ class JPEG2000Config:
     ldpc_decoder: str = DEFAULT_LDPC_DECODER
     implicit_header: bool = False
     error_detection: bool = False
+    capacity_csi: str = "perfect"
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"[jpeg2000] mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.capacity_csi not in CAPACITY_CSI:
+            raise ValueError(f"[jpeg2000] capacity_csi must be one of {', '.join(CAPACITY_CSI)}, got {self.capacity_csi!r}")
         for name in ("budget_data_ofdm_symbols", "codestream_bytes", "max_codeword_info_bits", "ldpc_iterations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"[jpeg2000] {name} must be >= 1, got {getattr(self, name)}")
@@ -273,7 +287,9 @@ class CapacityImageSystem(_JPEG2000Base):
         self._cache: dict[tuple[int, int], bytes | None] = {}
 
     def config(self) -> dict:
-        return {"bound": "separation (capacity-achieving code, perfect CSI, outage on block fading)",
+        csi = ("perfect CSI" if self.cfg.capacity_csi == "perfect" else
+               f"{self.cfg.capacity_csi} estimate, Medard's lower bound on the capacity with channel-estimation error")
+        return {"bound": f"separation (capacity-achieving code, {csi}, outage on block fading)",
                 "jpeg2000": dataclasses.asdict(self.cfg), "fallback": self.fallback_kind,
                 "link": self.link.config.to_dict()}
 
@@ -285,15 +301,43 @@ class CapacityImageSystem(_JPEG2000Base):
         return {"ofdm_symbols_per_image": self.link.num_ofdm_symbols,
                 "channel_uses_per_image": self.link.num_time_samples}
 
-    def capacity_bits(self, taps: torch.Tensor, snr_db: float) -> torch.Tensor:
-        """Bits deliverable in the budget: ``D * sum_k log2(1 + SNR |H_k|^2)``, float64 ``[B]``."""
+    def capacity_bits(self, taps: torch.Tensor, snr_db: float, pilot_noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Bits deliverable in the budget, float64 ``[B]``: ``D * sum_k log2(1 + SNR |H_k|^2)`` with perfect CSI;
+        with ``capacity_csi = "ls"`` or ``"ls_dft"`` the sum over the data symbols of ``log2(1 + |H~_k|^2 / (N0 +
+        s2))`` (module doc), each data OFDM symbol estimated on its nearest pilot symbol, as the link's receiver does.
+
+        :input taps: complex [B, L], the realized channel.
+        :input pilot_noise: complex [B, P, F], unit-variance CN(0, 1) noise on the P pilot symbols (``"ls"`` only;
+            scaled by sqrt(N0) here).
+        """
         h = self.link.frequency_response(taps).to(torch.complex128)
         snr = 10.0 ** (snr_db / 10.0)
-        per_symbol = torch.log2(1 + snr * h.abs().square()).sum(-1)
-        return self.cfg.budget_data_ofdm_symbols * per_symbol
+        if self.cfg.capacity_csi == "perfect":
+            return self.cfg.budget_data_ofdm_symbols * torch.log2(1 + snr * h.abs().square()).sum(-1)
+        no = 1.0 / snr
+        e = math.sqrt(no) * pilot_noise.to(torch.complex128)  # [B, P, F]: LS error with unit-power pilots
+        r = 1.0
+        if self.cfg.capacity_csi == "ls_dft":
+            proj = self.link.dft_projection.to(torch.complex128)
+            e, r = e @ proj, float(proj.diagonal().real.mean())  # diag(M) = (cp + 1) / F on every subcarrier
+        h_ls = h.unsqueeze(1) + e
+        h_mmse, err_var = h_ls / (1 + r * no), r * no / (1 + r * no)
+        per_pilot = torch.log2(1 + h_mmse.abs().square() / (no + err_var)).sum(-1)  # [B, P]
+        return per_pilot[:, self.link.data_row_pilots].sum(-1)
+
+    def _pilot_noise(self, index: torch.Tensor, snr_db: float) -> torch.Tensor:
+        """CN(0, 1) pilot noise [B, P, F], fixed per (run seed, image, SNR): the same figure in any batching."""
+        p, f = len(self.link.config.pilot_symbol_indices), self.link.config.fft_size
+        out = []
+        for i in index.tolist():
+            key = (int(self.seed) * 1_000_003 + int(i)) * 1_000_033 + round(float(snr_db) * 1000)
+            g = torch.Generator().manual_seed(key % 2**63)
+            out.append(torch.randn(p, f, 2, generator=g, dtype=torch.float64))
+        return torch.view_as_complex(torch.stack(out)) / math.sqrt(2)
 
     def transmit(self, index, images, labels, snr_db, taps) -> dict:
-        budgets = (self.capacity_bits(taps, snr_db) / 8).floor().to(torch.int64).tolist()
+        noise = self._pilot_noise(index, snr_db) if self.cfg.capacity_csi != "perfect" else None
+        budgets = (self.capacity_bits(taps, snr_db, noise) / 8).floor().to(torch.int64).tolist()
         received = []
         for i, budget in zip(index.tolist(), budgets):
             key = (i, budget)
@@ -314,6 +358,8 @@ def _jpeg2000_config(scenario, options) -> JPEG2000Config:
         kw["ldpc_decoder"] = options.extra["ldpc_decoder"]
     if options.extra.get("jpeg2000_implicit_header"):
         kw["implicit_header"] = True
+    if options.extra.get("capacity_csi"):
+        kw["capacity_csi"] = options.extra["capacity_csi"]
     return JPEG2000Config(**kw)
 
 

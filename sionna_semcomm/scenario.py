@@ -143,6 +143,7 @@ SCHEMA: dict[str, dict[str, tuple]] = {
         "ldpc_decoder": (str,),
         "implicit_header": (bool,),
         "error_detection": (bool,),
+        "capacity_csi": (str,),
     },
     # the learned system (sionna_semcomm.semantic.ModelConfig / train.TrainConfig validate the values)
     "model": {"codec": (str,), "classify_from": (str,), "classifier_width": (int,), "codec_hparams": (dict,)},

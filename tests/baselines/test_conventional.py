@@ -14,6 +14,7 @@ from sionna_semcomm.link.channels import ChannelSpec
 from sionna_semcomm.link.cli import main
 from sionna_semcomm.link.config import LinkConfig
 from sionna_semcomm.metrics import psnr
+from sionna_semcomm.theory import capacity_rayleigh
 
 LINK = LinkConfig(channel=ChannelSpec("rayleigh_multipath", num_taps=8, decay=1.5), csi="ls")
 
@@ -107,6 +108,47 @@ def test_capacity_of_a_known_channel():
     taps2 = torch.ones(1, 2, dtype=torch.complex64)
     expected = 6 * sum(math.log2(1 + 10 * (2 + 2 * math.cos(2 * math.pi * k / 64))) for k in range(64))
     assert s2.capacity_bits(taps2, 10.0).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_capacity_with_the_ls_estimate_against_its_closed_form():
+    """``capacity_csi = "ls"``: Medard's bound with the LMMSE-scaled LS estimate. A flat unit channel with a
+    noiseless pilot gives H~ = 1 / (1 + N0), s2 = N0 / (1 + N0) on every subcarrier; a noisy pilot moves it; at
+    high SNR it meets the perfect-CSI capacity, and below it the estimate costs rate on average."""
+    awgn = LinkConfig(channel=ChannelSpec("awgn"))
+    s = CapacityImageSystem(awgn, JPEG2000Config(capacity_csi="ls"), seed=0, device="cpu", dataset_name="cifar10")
+    assert s.link.data_row_pilots.tolist() == [0] * 6  # one pilot symbol estimates all six data symbols
+    taps = torch.ones(1, 1, dtype=torch.complex64)
+    no = 0.1
+    per_symbol = math.log2(1 + (1 / (1 + no)) ** 2 / (no + no / (1 + no)))
+    quiet = torch.zeros(1, 1, 64, dtype=torch.complex128)
+    assert s.capacity_bits(taps, 10.0, quiet).item() == pytest.approx(6 * 64 * per_symbol, rel=1e-9)
+    noise = torch.full((1, 1, 64), 0.5 + 0.5j, dtype=torch.complex128)
+    h = (1 + math.sqrt(no) * (0.5 + 0.5j)) / (1 + no)
+    assert s.capacity_bits(taps, 10.0, noise).item() == pytest.approx(
+        6 * 64 * math.log2(1 + abs(h) ** 2 / (no + no / (1 + no))), rel=1e-9)
+
+    ray = CapacityImageSystem(LINK, JPEG2000Config(capacity_csi="ls"), seed=0, device="cpu", dataset_name="cifar10")
+    perfect = CapacityImageSystem(LINK, JPEG2000Config(), seed=0, device="cpu", dataset_name="cifar10")
+    taps = ray.link.sample_taps((400,))
+    index = torch.arange(400)
+    for snr_db in (0.0, 5.0, 10.0):  # the mean over 400 channels x 64 subcarriers against the ergodic capacity
+        ls = ray.capacity_bits(taps, snr_db, ray._pilot_noise(index, snr_db)).mean().item() / (6 * 64)
+        full = perfect.capacity_bits(taps, snr_db).mean().item() / (6 * 64)
+        assert ls == pytest.approx(capacity_rayleigh(snr_db, "ls"), rel=0.04), snr_db
+        assert full == pytest.approx(capacity_rayleigh(snr_db), rel=0.04), snr_db
+    lost = (perfect.capacity_bits(taps, 50.0) - ray.capacity_bits(taps, 50.0, ray._pilot_noise(index, 50.0))) / (6 * 64)
+    assert float(lost.mean()) == pytest.approx(1.0, abs=0.05)  # high SNR: LS costs 3 dB, one bit per symbol
+    dft = CapacityImageSystem(LINK, JPEG2000Config(capacity_csi="ls_dft"), seed=0, device="cpu", dataset_name="cifar10")
+    for snr_db in (0.0, 5.0):  # the DFT-denoised estimate: error variance N0 17/64 (CP 16)
+        bits = dft.capacity_bits(taps, snr_db, dft._pilot_noise(index, snr_db)).mean().item() / (6 * 64)
+        assert bits == pytest.approx(capacity_rayleigh(snr_db, "ls_dft", 17 / 64), rel=0.04), snr_db
+        assert capacity_rayleigh(snr_db, "ls") < bits < capacity_rayleigh(snr_db)
+    # the pilot noise is fixed per (seed, image, SNR): the same bound in any batching
+    assert torch.equal(ray._pilot_noise(index[3:5], 5.0), ray._pilot_noise(index, 5.0)[3:5])
+    with pytest.raises(ValueError, match="capacity_csi must be one of perfect, ls, ls_dft"):
+        JPEG2000Config(capacity_csi="lmmse")
+    with pytest.raises(ValueError, match="dft_fraction"):
+        capacity_rayleigh(5.0, "ls_dft")
 
 
 def test_capacity_bound_improves_with_snr_and_beats_the_ldpc_link(images):
