@@ -80,6 +80,8 @@ def stage_argv(stage: str, args, out_dir: Path, max_steps: int | None, init: boo
             argv += ["--codec-channels", *map(str, args.codec_channels)]
         if args.decoder_csi:
             argv.append("--decoder-csi")
+        if args.interleave:
+            argv.append("--interleave")
     return argv
 
 
@@ -248,6 +250,9 @@ def setup_args() -> argparse.ArgumentParser:
     p.add_argument("--decoder-csi", action="store_true",
                    help="the decoder reads every symbol's channel state (train --decoder-csi) in the codec and "
                         "fine-tuning stages; measured +0.03-0.07 dB on a trained codec (README)")
+    p.add_argument("--interleave", action="store_true",
+                   help="the codec sends its symbols in a fixed pseudo-random order over the resource grid (train "
+                        "--interleave) in the codec and fine-tuning stages (README \"Symbol interleaver\")")
     p.add_argument("--num-train", type=positive_int, help="use only the first N training images (quick runs)")
     p.add_argument("--seed", type=seed)
     p.add_argument("--device", default="auto")

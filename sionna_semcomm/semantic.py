@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from .checkpoints import CheckpointError, load_state_into, load_weights, save_weights
@@ -97,9 +98,15 @@ class SemanticSystem(nn.Module):
         z_hat = out["x_hat"]
         return {"x_hat": self.codec.decode(z_hat, snr_db, out.get("no_eff")), "z": z, "z_hat": z_hat, "link": out}
 
+    def classifier_input(self, x_hat: torch.Tensor, z_hat: torch.Tensor) -> torch.Tensor:
+        """What the classifier reads: the reconstruction ``x_hat`` [B, C, H, W], or for ``classify_from =
+        "symbols"`` the received symbols ``z_hat`` [B, K] in the latent map's order (an interleaving codec's
+        order undone)."""
+        return x_hat if self.config.classify_from == "image" else self.codec.to_latent_order(z_hat)
+
     def forward(self, x, link, snr_db, perturbation=None, taps=None) -> dict:
         out = self.reconstruct(x, link, snr_db, perturbation, taps)
-        out["logits"] = self.classifier(out["x_hat"] if self.config.classify_from == "image" else out["z_hat"])
+        out["logits"] = self.classifier(self.classifier_input(out["x_hat"], out["z_hat"]))
         return out
 
     def save(self, path: str | Path, metadata: dict | None = None) -> Path:

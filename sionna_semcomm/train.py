@@ -477,7 +477,7 @@ class Trainer:
         full_precision = torch.autocast(device_type=torch.device(self.device).type, enabled=False)
         if self.system.config.classify_from == "symbols":  # a symbol classifier sees received symbols only
             with torch.no_grad(), full_precision:
-                return self.system.reconstruct(x, self.link, snr_db)["z_hat"]
+                return self.system.codec.to_latent_order(self.system.reconstruct(x, self.link, snr_db)["z_hat"])
         n_clean = int(round(self.cfg.clean_fraction * len(x)))
         if n_clean == len(x):
             return x
@@ -884,6 +884,11 @@ def setup_args() -> argparse.ArgumentParser:
                    help="give the decoder the channel state of every symbol (its post-equaliser SINR from the LS "
                         "estimate; MobileSC only); default: the scenario's [model] codec_hparams decoder_csi, off. With "
                         "--init-codec from a decoder without it, its input starts at zero (the same reconstructions)")
+    p.add_argument("--interleave", action=argparse.BooleanOptionalAction, default=None,
+                   help="send the latent symbols in a fixed pseudo-random order over the resource grid (the symbols of "
+                        "one latent position spread over the band; MobileSC only); default: the scenario's [model] "
+                        "codec_hparams interleave, off; with --init-codec: the checkpoint's. No weights change, so "
+                        "--init-codec from a codec without it continues that codec in the new order")
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--lr", type=finite_float("learning rate"))
     p.add_argument("--reconstruction", choices=RECONSTRUCTION,
@@ -1016,8 +1021,8 @@ def _configs(args) -> tuple:
             mcfg = _codec_options_of(args.init_codec, mcfg)
         if args.codec_channels:
             mcfg = dataclasses.replace(mcfg, codec_hparams={**mcfg.codec_hparams, "channels": tuple(args.codec_channels)})
-        for key in CODEC_SIDE_INFORMATION:
-            if getattr(args, key) is not None:
+        for key in CODEC_SIDE_INFORMATION + ("interleave",):
+            if getattr(args, key, None) is not None:
                 mcfg = dataclasses.replace(mcfg, codec_hparams={**mcfg.codec_hparams, key: getattr(args, key)})
         lo, hi = args.snr_db_range or (None, None)
         tcfg = train_config_for(scenario, stage=args.stage, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,

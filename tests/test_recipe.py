@@ -140,6 +140,15 @@ def test_decoder_csi_reaches_the_codec_and_fine_tuning_stages(tmp_path, base):
         assert load_system(tmp_path / "r" / recipe.FOLDERS[stage] / "best.safetensors")[0].codec.uses_csi, stage
 
 
+def test_interleave_reaches_the_codec_and_fine_tuning_stages(tmp_path, base):
+    """``--interleave``: the codec stage trains an interleaving codec and stage 3 keeps it."""
+    rec = recipe.main(base + ["--interleave", "--steps", "codec=1", "classifier=1", "classifier_finetune=1"])
+    for stage in recipe.RECIPE_STAGES:
+        assert ("--interleave" in rec["stages"][stage]["command"]) == (stage != "classifier"), stage
+    for stage in ("codec", "classifier_finetune"):
+        assert load_system(tmp_path / "r" / recipe.FOLDERS[stage] / "best.safetensors")[0].codec.interleaved, stage
+
+
 def test_codec_channels_reach_the_codec_and_fine_tuning_stages(tmp_path, base):
     """``--codec-channels``: the codec stage trains a codec of those widths (the tiny scenario's are 8 8) and
     stage 3 keeps it; stage 2 has no codec of its own to keep."""

@@ -339,6 +339,31 @@ def test_codec_channels_build_a_wider_codec_that_init_codec_keeps(tmp_path, make
         train_main(base + ["--stage", "codec", "--codec-channels", "0", "--out-dir", str(tmp_path / "y")])
 
 
+def test_interleave_continues_a_plain_codec_in_the_new_order_and_init_codec_keeps_it(tmp_path, make_cifar_dir,
+                                                                                     tiny_scenario):
+    """--interleave from a plain codec loads its weights unchanged (the order is not a parameter) and the
+    checkpoint records the option; --init-codec from it keeps the order, --no-interleave drops it."""
+    data = make_cifar_dir(tmp_path / "data")
+    scenario = tiny_scenario("[train]\nepochs = 1\nbatch_size = 16\n")
+    base = ["--scenario", str(scenario), "--data-dir", str(data), "--no-progress", "--device", "cpu", "--max-steps", "1"]
+    train_main(base + ["--stage", "codec", "--out-dir", str(tmp_path / "plain")])
+    train_main(base + ["--stage", "decoder", "--interleave", "--out-dir", str(tmp_path / "il"),
+                       "--init-codec", str(tmp_path / "plain" / "best.safetensors")])
+    plain, _ = load_system(tmp_path / "plain" / "best.safetensors")
+    inter, meta = load_system(tmp_path / "il" / "last.safetensors")
+    assert meta["model"]["codec_hparams"]["interleave"] is True and inter.codec.interleaved and not plain.codec.interleaved
+    for k, v in plain.codec.encoder.state_dict().items():  # the encoder was frozen: same weights, new order
+        assert torch.equal(v, inter.codec.encoder.state_dict()[k]), k
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(inter.codec.to_latent_order(inter.codec.eval().encode(x)), plain.codec.eval().encode(x))
+    for extra, expected in (([], True), (["--no-interleave"], False)):
+        out = tmp_path / f"next{len(extra)}"
+        train_main(base + ["--stage", "codec", "--out-dir", str(out), "--init-codec",
+                           str(tmp_path / "il" / "last.safetensors"), *extra])
+        assert load_system(out / "last.safetensors")[0].codec.interleaved is expected
+
+
 def test_val_snr_db_sets_the_validation_that_selects_the_checkpoint(tmp_path, make_cifar_dir, tiny_scenario):
     """``--val-snr-db`` moves the validation (same weights, images and channels) to that SNR: the figures change
     with it and are the same again at the scenario's own ``val_snr_db``."""

@@ -65,7 +65,7 @@ def receive(system, link, z: torch.Tensor, snr_db, perturbation=None, taps=None)
     out = link(z, snr_db, perturbation=perturbation, taps=taps)
     # the nominal SNR (the receiver does not know the attack); the channel state as the receiver estimated it
     x_hat = system.codec.decode(out["x_hat"], snr_db, out.get("no_eff"))
-    logits = system.classifier(x_hat if system.config.classify_from == "image" else out["x_hat"])
+    logits = system.classifier(system.classifier_input(x_hat, out["x_hat"]))
     return {"x_hat": x_hat, "logits": logits, "z": z, "z_hat": out["x_hat"], "link": out}
 
 

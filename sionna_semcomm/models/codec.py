@@ -132,6 +132,26 @@ def latent_grid(image_shape: Sequence[int], num_downsamples: int, num_symbols: i
     return 2 * num_symbols // (gh * gw), gh, gw
 
 
+#: Seed of the fixed symbol interleaver (:func:`symbol_interleaver`): part of the architecture, like the
+#: interleaver of a standard, so every codec built with ``interleave=True`` for the same K uses the same order.
+INTERLEAVER_SEED = 20261207
+
+
+def symbol_interleaver(num_symbols: int) -> torch.Tensor:
+    """The fixed pseudo-random order in which an interleaving codec sends its K latent symbols.
+
+    Without it the latent map is sent in C order, so a latent channel of the CIFAR-10 MobileSC (32 complex
+    symbols) fills half of one OFDM symbol's 64 subcarriers and, on a block-fading channel, every spatial
+    position of the map sees the gains of only two subcarriers (one for the even, one for the odd channels):
+    a fade of those two blanks the position in every channel. Sent in this order, the symbols of one position
+    are spread over the band. Transmitted symbol ``k`` is latent symbol ``order[k]``.
+
+    :output: int64 [K], a permutation of ``0..K-1`` (seed :data:`INTERLEAVER_SEED`).
+    """
+    g = torch.Generator().manual_seed(INTERLEAVER_SEED)
+    return torch.randperm(int(num_symbols), generator=g)
+
+
 def _as_param_dtype(module: nn.Module, t: torch.Tensor) -> torch.Tensor:
     """Cast ``t`` to the dtype of ``module``'s parameters (e.g. complex128 symbols into a float32 net)."""
     p = next(module.parameters(), None)
@@ -191,12 +211,14 @@ class ImageEncoder(nn.Module):
     """
 
     def __init__(self, image_shape: Sequence[int], num_symbols: int, latent_shape: Sequence[int],
-                 pad_to: Sequence[int] | None = None):
+                 pad_to: Sequence[int] | None = None, interleave: bool = False):
         super().__init__()
         self.image_shape = tuple(int(s) for s in image_shape)
         self.num_symbols = int(num_symbols)
         self.latent_shape = tuple(int(s) for s in latent_shape)
         self.pad_to = None if pad_to is None else tuple(int(s) for s in pad_to)
+        # not in the state dict: the order follows from K, so weights load into either layout
+        self.register_buffer("symbol_order", symbol_interleaver(num_symbols) if interleave else None, persistent=False)
         self.check_input = True  # set False to skip the [0, 1] range check (one device sync per call)
         self.channels_last = True  # run the convolutions in NHWC (about 1.4x faster on CPU; same values)
         self.snr_gates = nn.ModuleDict()
@@ -217,7 +239,8 @@ class ImageEncoder(nn.Module):
         x = self._pad(_as_param_dtype(self, x) * 2.0 - 1.0)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return reals_to_complex(run_body(self.body, self.snr_gates, x, snr_db).flatten(1))
+        z = reals_to_complex(run_body(self.body, self.snr_gates, x, snr_db).flatten(1))
+        return z if self.symbol_order is None else z[:, self.symbol_order]
 
 
 class SymbolDecoder(nn.Module):
@@ -238,7 +261,8 @@ class SymbolDecoder(nn.Module):
     :output x_hat: float [B, C, H, W] in [0, 1].
     """
 
-    def __init__(self, image_shape: Sequence[int], num_symbols: int, latent_shape: Sequence[int]):
+    def __init__(self, image_shape: Sequence[int], num_symbols: int, latent_shape: Sequence[int],
+                 interleave: bool = False):
         super().__init__()
         self.image_shape = tuple(int(s) for s in image_shape)
         self.num_symbols = int(num_symbols)
@@ -246,6 +270,13 @@ class SymbolDecoder(nn.Module):
         self.channels_last = True  # run the convolutions in NHWC (about 1.4x faster on CPU; same values)
         self.snr_gates = nn.ModuleDict()
         self.csi_input: nn.Module | None = None
+        order = symbol_interleaver(num_symbols) if interleave else None
+        self.register_buffer("symbol_inverse", None if order is None else torch.argsort(order), persistent=False)
+
+    def to_latent_order(self, t: torch.Tensor) -> torch.Tensor:
+        """``t`` [B, K] (received symbols or their ``no_eff``) in the latent map's order: undoes the encoder's
+        :func:`symbol_interleaver` (identity for a codec without it)."""
+        return t if self.symbol_inverse is None else t[:, self.symbol_inverse]
 
     @property
     def snr_adaptive(self) -> bool:
@@ -259,6 +290,7 @@ class SymbolDecoder(nn.Module):
 
     def forward(self, z_hat: torch.Tensor, snr_db=None, no_eff: torch.Tensor | None = None) -> torch.Tensor:
         check_symbols(z_hat, self.num_symbols)
+        z_hat = self.to_latent_order(z_hat)
         r = _as_param_dtype(self, complex_to_reals(z_hat)).reshape(z_hat.shape[0], *self.latent_shape)
         extra = None
         if self.csi_input is not None:
@@ -268,7 +300,7 @@ class SymbolDecoder(nn.Module):
             if tuple(no_eff.shape) != tuple(z_hat.shape):
                 raise ValueError(f"no_eff must have the shape of z_hat {tuple(z_hat.shape)}, got {tuple(no_eff.shape)}")
             # not detached: a white-box attack on the pilot reaches the decoder through the estimate's no_eff too
-            feat = _as_param_dtype(self, csi_feature(no_eff, self.latent_shape))
+            feat = _as_param_dtype(self, csi_feature(self.to_latent_order(no_eff), self.latent_shape))
             if self.channels_last:
                 feat = feat.contiguous(memory_format=torch.channels_last)
             extra = self.csi_input(feat)
@@ -340,6 +372,17 @@ class SemanticCodec(nn.Module):
         [B, K], the link's effective noise variance per symbol) by a decoder that uses the channel state."""
         kw = {"no_eff": no_eff} if self.uses_csi else {}
         return self.decoder(z_hat, snr_db, **kw) if self.snr_adaptive else self.decoder(z_hat, **kw)
+
+    def to_latent_order(self, z_hat: torch.Tensor) -> torch.Tensor:
+        """Received symbols [B, K] in the order of the latent map (what a classifier on the symbols reads):
+        undoes the codec's symbol interleaver, if it has one."""
+        f = getattr(self.decoder, "to_latent_order", None)
+        return z_hat if f is None else f(z_hat)
+
+    @property
+    def interleaved(self) -> bool:
+        """Whether the codec sends its symbols in :func:`symbol_interleaver` order."""
+        return getattr(self.decoder, "symbol_inverse", None) is not None
 
     @property
     def uses_csi(self) -> bool:

@@ -95,7 +95,8 @@ def default_mobilesc_config(image_shape: Sequence[int]) -> dict:
     c, h, w = (int(s) for s in image_shape)
     cfg = {"channels": (64, 64), "num_blocks": 4, "expansion": 4, "kernel_size": 3,
            "se_reduction": 1, "sa_reduction": 4, "sa_position": "thin", "stem_kernel": 3, "act": "leaky_relu", "pad_to": None,
-           "snr_adaptive": False, "snr_adaptive_encoder": False, "decoder_csi": False}
+           "snr_adaptive": False, "snr_adaptive_encoder": False, "decoder_csi": False,
+           "interleave": False}
     if (h, w) == (28, 28):
         cfg["pad_to"] = (32, 32)
     elif max(h, w) >= 128:
@@ -124,6 +125,8 @@ class MobileSCEncoder(ImageEncoder):
     :param snr_adaptive_encoder: tell the transmitter the link's SNR (fed back by the receiver):
         :class:`~.snr_gate.SNRGate` after the last down-scaling stage and after every SemBlock, ADJSCC's
         encoder side; identity at initialisation. Default ``False``.
+    :param interleave: send the latent symbols in the fixed order of :func:`~.codec.symbol_interleaver` instead
+        of the map's C order (spreads each latent position over the band; no parameters). Default ``False``.
 
     :input x: float [B, C, H, W] in [0, 1]; ``ValueError`` on a wrong shape or values outside [0, 1].
     :input snr_db: Es/N0 [dB], number or [B]: required when ``snr_adaptive_encoder``, ignored otherwise.
@@ -134,10 +137,11 @@ class MobileSCEncoder(ImageEncoder):
                  channels: Sequence[int] = (64, 64), num_blocks: int = 4, expansion: int = 4,
                  kernel_size: int = 3, se_reduction: int = 1, sa_reduction: int = 4,
                  sa_position: str = "thin", stem_kernel: int = 3, act: str = "leaky_relu", pad_to: Sequence[int] | None = None,
-                 snr_adaptive: bool = False, snr_adaptive_encoder: bool = False, decoder_csi: bool = False):
+                 snr_adaptive: bool = False, snr_adaptive_encoder: bool = False, decoder_csi: bool = False,
+                 interleave: bool = False):
         channels = _check_channels(channels)
         latent = latent_grid(image_shape, len(channels), num_symbols, pad_to)
-        super().__init__(image_shape, num_symbols, latent, pad_to)
+        super().__init__(image_shape, num_symbols, latent, pad_to, interleave)
         del snr_adaptive, decoder_csi  # the decoder's options
         layers: list[nn.Module] = []
         c_in = self.image_shape[0]
@@ -161,6 +165,8 @@ class MobileSCDecoder(SymbolDecoder):
         (the per-symbol post-equaliser SINR, laid out like the received latent map) through a 3x3
         convolution added to the input convolution's output (before its BatchNorm); zero at initialisation,
         so it can be added to a trained decoder without changing its output. Default ``False``.
+    :param interleave: the encoder's option: the received symbols are put back into the latent map's order
+        before the decoder reads them (and their channel state with them).
 
     :input z_hat: complex [B, K] (equalised received symbols); ``ValueError`` on a wrong shape/dtype.
     :input snr_db: Es/N0 [dB], number or [B]: required when ``snr_adaptive``, ignored otherwise.
@@ -172,10 +178,11 @@ class MobileSCDecoder(SymbolDecoder):
                  channels: Sequence[int] = (64, 64), num_blocks: int = 4, expansion: int = 4,
                  kernel_size: int = 3, se_reduction: int = 1, sa_reduction: int = 4,
                  sa_position: str = "thin", stem_kernel: int = 3, act: str = "leaky_relu", pad_to: Sequence[int] | None = None,
-                 snr_adaptive: bool = False, snr_adaptive_encoder: bool = False, decoder_csi: bool = False):
+                 snr_adaptive: bool = False, snr_adaptive_encoder: bool = False, decoder_csi: bool = False,
+                 interleave: bool = False):
         channels = _check_channels(channels)
         latent = latent_grid(image_shape, len(channels), num_symbols, pad_to)
-        super().__init__(image_shape, num_symbols, latent)
+        super().__init__(image_shape, num_symbols, latent, interleave)
         del snr_adaptive_encoder  # the encoder's option
         del stem_kernel  # the up-scaling layers are 4x4 transposed convs (no checkerboard overlap gaps)
         c = channels[-1]
