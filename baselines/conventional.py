@@ -66,7 +66,8 @@ MODES = ("equal_budget", "fixed_rate")
 _MAX_LDPC_K = 8448  # 5G base graph 1
 
 
-#: What ``jpeg2000-capacity``'s receiver knows of the channel: the true response, or the LS estimate (module doc).
+#: What ``jpeg2000-capacity``'s receiver knows of the channel: the true response, or the pilots' LS estimate,
+#: plain or DFT-denoised (module doc).
 CAPACITY_CSI = ("perfect", "ls", "ls_dft")
 
 
@@ -307,13 +308,15 @@ class CapacityImageSystem(_JPEG2000Base):
         s2))`` (module doc), each data OFDM symbol estimated on its nearest pilot symbol, as the link's receiver does.
 
         :input taps: complex [B, L], the realized channel.
-        :input pilot_noise: complex [B, P, F], unit-variance CN(0, 1) noise on the P pilot symbols (``"ls"`` only;
-            scaled by sqrt(N0) here).
+        :input pilot_noise: complex [B, P, F], unit-variance CN(0, 1) noise on the P pilot symbols (required for
+            ``"ls"`` and ``"ls_dft"``; scaled by sqrt(N0) here).
         """
         h = self.link.frequency_response(taps).to(torch.complex128)
         snr = 10.0 ** (snr_db / 10.0)
         if self.cfg.capacity_csi == "perfect":
             return self.cfg.budget_data_ofdm_symbols * torch.log2(1 + snr * h.abs().square()).sum(-1)
+        if pilot_noise is None:
+            raise ValueError(f"capacity_csi {self.cfg.capacity_csi!r} needs the pilot noise [batch, pilots, subcarriers]")
         no = 1.0 / snr
         e = math.sqrt(no) * pilot_noise.to(torch.complex128)  # [B, P, F]: LS error with unit-power pilots
         r = 1.0

@@ -14,7 +14,9 @@ Digital Communications, Sec. 14.4), with ``mu = sqrt(g / (1 + g))`` for perfect 
 The ergodic capacity per resource element is ``E log2(1 + G Y)``, ``Y ~ Exp(1)``, which is
 ``log2(e) exp(1/G) E1(1/G)`` (E1 the exponential integral), with ``G = g`` for perfect CSI. With the LS
 estimate, Medard's lower bound (the LMMSE-scaled estimate ``h_hat / (1 + N0)``, its error counted as noise)
-is the same expression at ``G = g^2 / (1 + 2 g)``: again 3 dB at high SNR.
+is the same expression at ``G = g^2 / (1 + 2 g)``: again 3 dB at high SNR. An estimate whose error variance is
+``r N0`` (the DFT-denoised LS estimate: ``r = (cp + 1) / F``) gives ``mu = 1 / sqrt((1 + r N0) (1 + N0))`` and
+``G = g^2 / ((1 + r) g + r)``.
 """
 
 from __future__ import annotations

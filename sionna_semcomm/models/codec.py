@@ -144,7 +144,8 @@ def symbol_interleaver(num_symbols: int) -> torch.Tensor:
     symbols) fills half of one OFDM symbol's 64 subcarriers and, on a block-fading channel, every spatial
     position of the map sees the gains of only two subcarriers (one for the even, one for the odd channels):
     a fade of those two blanks the position in every channel. Sent in this order, the symbols of one position
-    are spread over the band. Transmitted symbol ``k`` is latent symbol ``order[k]``.
+    are spread over the band. Transmitted symbol ``k`` is latent symbol ``order[k]``. Measured on CIFAR-10: no
+    gain (README "A symbol interleaver does not help").
 
     :output: int64 [K], a permutation of ``0..K-1`` (seed :data:`INTERLEAVER_SEED`).
     """
