@@ -144,8 +144,7 @@ class BitSystemRunner:
             return float(ber_awgn(self.modulation, snr_db)) if csi == "perfect" else None
         if self.modulation in ("bpsk", "qpsk") and self.link_cfg.clipping_ratio is None:
             if kind == "rayleigh_flat" or self.link_cfg.cyclic_prefix_length >= self.link_cfg.channel.length - 1:
-                cfg = self.link_cfg
-                fraction = min(cfg.cyclic_prefix_length + 1, cfg.fft_size) / cfg.fft_size if csi == "ls_dft" else None
+                fraction = self.link_cfg.dft_taps / self.link_cfg.fft_size
                 return float(ber_rayleigh(self.modulation, snr_db, csi, fraction))
         return None
 

@@ -58,6 +58,19 @@ def ber_awgn(modulation: str, snr_db):
     raise ValueError(f"no closed form for {modulation!r}; allowed: {', '.join(THEORY_MODULATIONS)}")
 
 
+def _error_ratio(csi: str, dft_fraction: float | None) -> float:
+    """The channel estimate's error variance in units of N0: 0 (perfect), 1 (LS), ``dft_fraction`` (LS DFT-denoised)."""
+    if csi == "perfect":
+        return 0.0
+    if csi == "ls":
+        return 1.0
+    if csi == "ls_dft":
+        if dft_fraction is None or not 0 < dft_fraction <= 1:
+            raise ValueError(f"csi 'ls_dft' needs dft_fraction in (0, 1], got {dft_fraction!r}")
+        return float(dft_fraction)
+    raise ValueError(f"csi must be 'perfect', 'ls' or 'ls_dft', got {csi!r}")
+
+
 def ber_rayleigh(modulation: str, snr_db, csi: str = "perfect", dft_fraction: float | None = None):
     """BER of coherent BPSK/QPSK over Rayleigh fading (average gain 1) at average Es/N0 ``snr_db``.
 
@@ -66,16 +79,8 @@ def ber_rayleigh(modulation: str, snr_db, csi: str = "perfect", dft_fraction: fl
         In general ``mu = 1 / sqrt((1 + s2) (1 + N0))`` for an estimate ``h + e`` with ``e ~ CN(0, s2)``.
     """
     g = _lin(snr_db)
-    if csi == "perfect":
-        mu = np.sqrt(g / (1 + g))
-    elif csi == "ls":
-        mu = g / (1 + g)
-    elif csi == "ls_dft":
-        if dft_fraction is None or not 0 < dft_fraction <= 1:
-            raise ValueError(f"csi 'ls_dft' needs dft_fraction in (0, 1], got {dft_fraction!r}")
-        mu = 1 / np.sqrt((1 + dft_fraction / g) * (1 + 1 / g))
-    else:
-        raise ValueError(f"csi must be 'perfect', 'ls' or 'ls_dft', got {csi!r}")
+    r = _error_ratio(csi, dft_fraction)
+    mu = 1 / np.sqrt((1 + r / g) * (1 + 1 / g))
     if modulation == "bpsk":
         return 0.5 * (1 - mu)
     if modulation == "qpsk":
@@ -89,15 +94,6 @@ def capacity_rayleigh(snr_db, csi: str = "perfect", dft_fraction: float | None =
     estimate DFT-denoised, error variance ``dft_fraction * N0``), Medard's lower bound (module doc): an estimate
     with error variance ``r N0`` gives ``G = g^2 / ((1 + r) g + r)``."""
     g = _lin(snr_db)
-    if csi == "perfect":
-        return np.log2(np.e) * np.exp(1 / g) * exp1(1 / g)
-    if csi == "ls":
-        r = 1.0
-    elif csi == "ls_dft":
-        if dft_fraction is None or not 0 < dft_fraction <= 1:
-            raise ValueError(f"csi 'ls_dft' needs dft_fraction in (0, 1], got {dft_fraction!r}")
-        r = float(dft_fraction)
-    else:
-        raise ValueError(f"csi must be 'perfect', 'ls' or 'ls_dft', got {csi!r}")
+    r = _error_ratio(csi, dft_fraction)
     eff = g * g / ((1 + r) * g + r)
     return np.log2(np.e) * np.exp(1 / eff) * exp1(1 / eff)

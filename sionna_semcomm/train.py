@@ -1022,7 +1022,7 @@ def _configs(args) -> tuple:
         if args.codec_channels:
             mcfg = dataclasses.replace(mcfg, codec_hparams={**mcfg.codec_hparams, "channels": tuple(args.codec_channels)})
         for key in CODEC_SIDE_INFORMATION + ("interleave",):
-            if getattr(args, key, None) is not None:
+            if getattr(args, key) is not None:
                 mcfg = dataclasses.replace(mcfg, codec_hparams={**mcfg.codec_hparams, key: getattr(args, key)})
         lo, hi = args.snr_db_range or (None, None)
         tcfg = train_config_for(scenario, stage=args.stage, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,

@@ -88,6 +88,11 @@ class LinkConfig:
             raise ValueError("channel longer than the FFT size cannot be estimated per subcarrier")
 
     @property
+    def dft_taps(self) -> int:
+        """Taps the ``"ls_dft"`` estimate keeps (delays 0..cp): its error variance is ``dft_taps / fft_size`` of LS's."""
+        return min(self.cyclic_prefix_length + 1, self.fft_size)
+
+    @property
     def bandwidth(self) -> float:
         """Sample rate / occupied bandwidth [Hz]."""
         return self.fft_size * self.subcarrier_spacing

@@ -168,7 +168,7 @@ class OFDMLink(Block):
         self.register_buffer("_tap_to_freq", cir_to_ofdm_channel(self._frequencies, a, tau).reshape(length, f))
         # DFT denoising of the LS estimate: h_ls @ M projects onto the responses of delays 0..cp (Sionna's CIR ->
         # OFDM response, so the subcarrier order is the grid's); M is [F, F], diag(M) = (cp + 1) / F
-        d = min(config.cyclic_prefix_length + 1, f)
+        d = config.dft_taps
         a_d, tau_d = self.channel_model.cir(torch.eye(d, dtype=self.cdtype, device=self.device), config.bandwidth)
         basis = cir_to_ofdm_channel(self._frequencies, a_d, tau_d).reshape(d, f)
         self.register_buffer("_dft_projection", torch.linalg.pinv(basis) @ basis)
